@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export MPLBACKEND := Agg
 export PYTHONHASHSEED := 0
 
-.PHONY: install test repro docs lint bench lock clean-check export-check
+.PHONY: install test repro docs lint bench lock clean-check export-check readme
 
 install: $(VENV)/.installed
 
@@ -36,7 +36,7 @@ test: install
 	rc=$$?; echo "make test: $$(( $$(date +%s) - start )) s in total (target <= 1200 s on 2 cores), exit $$rc"; exit $$rc
 
 repro: install
-	$(BIN)/paper-repro run --all
+	$(BIN)/paper-repro run --all --update-notebooks
 	$(BIN)/paper-repro report
 
 bench: install
@@ -52,3 +52,7 @@ docs: install
 # Regenerate the lock after changing dependencies: the exact versions CI used.
 lock: install
 	$(BIN)/python -m pip freeze --exclude-editable | sed 's/^torch==\(.*\)+cpu$$/torch==\1/' > requirements-lock.txt
+
+# README.md is index.ipynb rendered to markdown (nbdev_readme needs quarto); tests/test_notebooks.py checks they agree.
+readme: install
+	$(BIN)/jupyter nbconvert --to markdown --stdout nbs/index.ipynb > README.md

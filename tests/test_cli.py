@@ -1,0 +1,117 @@
+"""The paper-repro command line: usage errors, runs through papermill, determinism, failure handling."""
+import json
+import subprocess
+import textwrap
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from paper_repro.results import CLAIM_KEYS, RESULT_KEYS, VERDICTS, load_results
+
+
+def run(cli, *args, cwd, env=None, timeout=600):
+    return subprocess.run([cli, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["run", "no_such_paper"], "unknown paper 'no_such_paper'; allowed:"),
+    (["run", "pytorch_primitives", "-p", "no_such_param", "1"], "unknown parameter 'no_such_param'"),
+    (["run", "pytorch_primitives", "-p", "steps", "ten"], "parameter 'steps' expects int or None, got 'ten'"),
+    (["run", "pytorch_primitives", "-p", "profile", "huge"], "profile must be one of ['quick', 'full']"),
+    (["run", "pytorch_primitives", "--update-notebooks", "-p", "seed", "1"], "drop the -p overrides"),
+    (["run"], "give exactly one of PAPER or --all"),
+])
+def test_usage_errors_are_one_line_exit_2(cli, root, args, needle):
+    r = run(cli, *args, cwd=root)
+    assert r.returncode == 2, r
+    assert needle in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr and r.stderr.strip().count("\n") == 0, r.stderr
+
+
+def test_list_shows_every_paper(cli, root):
+    from paper_repro.runner import paper_notebooks
+    r = run(cli, "list", cwd=root)
+    assert r.returncode == 0, r.stderr
+    for name in paper_notebooks(root): assert name in r.stdout
+
+
+def _run_primitives(cli, root, env, seed):
+    r = run(cli, "run", "pytorch_primitives", "-p", "steps", "50", "-p", "n_shapes", "2", "-p", "seed", str(seed), cwd=root, env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return json.loads((Path(env["PAPER_REPRO_OUT"]) / "results" / "pytorch_primitives.json").read_text())
+
+
+def _without_timings(d):
+    return {k: v for k, v in d.items() if "seconds" not in k}
+
+
+def test_parameter_override_reaches_results_and_runs_are_deterministic(cli, root, out_env):
+    a = _run_primitives(cli, root, out_env, seed=3)
+    assert a["metrics"]["config"]["steps"] == 50 and a["metrics"]["config"]["n_shapes"] == 2  # the override took effect
+    assert a["seed"] == 3 and a["profile"] == "quick"
+    assert a["metrics"]["config"]["n_points"] == 2000  # untouched sizes keep the quick profile's value
+    b = _run_primitives(cli, root, out_env, seed=3)
+    assert a["claims"] == b["claims"]
+    assert _without_timings(a["metrics"]) == _without_timings(b["metrics"])
+    runs = sorted((root / "runs" / "pytorch_primitives").iterdir())
+    assert runs and (runs[-1] / "05_pytorch_primitives.ipynb").exists()
+
+
+def test_committed_results_follow_the_schema(root):
+    from paper_repro.runner import paper_notebooks
+    results = load_results(root / "results")
+    assert {d["paper"] for d in results} >= set(paper_notebooks(root)), "every paper has committed quick-run results"
+    for d in results:
+        assert set(RESULT_KEYS) <= set(d)
+        assert d["profile"] == "quick", f"{d['paper']}: committed results must come from the quick profile"
+        assert d["claims"], d["paper"]
+        for c in d["claims"]:
+            assert set(CLAIM_KEYS) <= set(c) and c["verdict"] in VERDICTS and c["rule"], (d["paper"], c)
+
+
+def _fake_project(tmp_path: Path, notebooks: dict) -> Path:
+    proj = tmp_path / "proj"; (proj / "nbs").mkdir(parents=True)
+    (proj / "settings.ini").write_text("[DEFAULT]\nlib_name = fake\n")
+    for name, body in notebooks.items():
+        nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+        params = nbformat.v4.new_code_cell("seed = 0"); params.metadata["tags"] = ["parameters"]
+        nb.cells = [nbformat.v4.new_markdown_cell(f"# {name}\n> a fake paper"), params, nbformat.v4.new_code_cell(textwrap.dedent(body))]
+        nbformat.write(nb, proj / "nbs" / f"{name}.ipynb")
+    return proj
+
+
+def test_run_all_goes_on_past_a_failing_notebook(cli, tmp_path, out_env):
+    proj = _fake_project(tmp_path, {"05_bad": "raise RuntimeError('boom')", "06_good": "open('ran.txt', 'w').write('yes')"})
+    r = run(cli, "run", "--all", cwd=proj, env=out_env)
+    assert r.returncode == 1, r
+    assert "FAIL bad: RuntimeError: boom" in r.stdout and "failed: bad" in r.stderr
+    assert (proj / "nbs" / "ran.txt").read_text() == "yes"  # the notebook after the failing one still ran
+
+
+def test_nan_loss_fails_the_run_with_epoch_and_step(cli, tmp_path, out_env):
+    body = """
+    import torch
+    from paper_repro.data import tensor_loader
+    from paper_repro.train import fit
+    m = torch.nn.Linear(2, 2)
+    fit(m, tensor_loader(torch.randn(8, 2), torch.zeros(8, dtype=torch.long)), lambda o, t: (o * float('nan')).sum(),
+        torch.optim.SGD(m.parameters(), lr=0.1), epochs=1, device="cpu")
+    """
+    proj = _fake_project(tmp_path, {"05_nan": body})
+    r = run(cli, "run", "nan", cwd=proj, env=out_env)
+    assert r.returncode == 1 and "FloatingPointError: loss became nan at epoch 0, step 0" in r.stdout, r.stdout + r.stderr
+
+
+def test_missing_checkout_is_a_clear_error(cli, tmp_path):
+    r = run(cli, "list", cwd=tmp_path)
+    assert r.returncode == 2 and "no paper_repro checkout" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_report_covers_every_claim(cli, root, tmp_path, out_env):
+    import shutil
+    shutil.copytree(root / "results", Path(out_env["PAPER_REPRO_OUT"]) / "results")
+    from paper_repro.results import build_report
+    md = build_report(Path(out_env["PAPER_REPRO_OUT"]) / "results").read_text()
+    for d in load_results(root / "results"):
+        for c in d["claims"]: assert c["claim"] in md, c["claim"]
