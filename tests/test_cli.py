@@ -108,10 +108,20 @@ def test_missing_checkout_is_a_clear_error(cli, tmp_path):
     assert r.returncode == 2 and "no paper_repro checkout" in r.stderr and "Traceback" not in r.stderr
 
 
-def test_report_covers_every_claim(cli, root, tmp_path, out_env):
+def test_bench_writes_benchmarks_json(cli, root, out_env):
+    r = run(cli, "bench", "--no-notebooks", cwd=root, env=out_env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    d = json.loads((Path(out_env["PAPER_REPRO_OUT"]) / "results" / "benchmarks.json").read_text())
+    b = d["benchmarks"]["train_loop_overhead"]
+    assert b["fit_s"] > 0 and b["hand_loop_s"] > 0 and b["ratio"] == pytest.approx(b["fit_s"] / b["hand_loop_s"])
+    assert "train_loop_overhead" in r.stdout
+
+
+def test_report_command_writes_report(cli, root, out_env):
     import shutil
     shutil.copytree(root / "results", Path(out_env["PAPER_REPRO_OUT"]) / "results")
-    from paper_repro.results import build_report
-    md = build_report(Path(out_env["PAPER_REPRO_OUT"]) / "results").read_text()
+    r = run(cli, "report", cwd=root, env=out_env)
+    assert r.returncode == 0, r.stderr
+    md = (Path(out_env["PAPER_REPRO_OUT"]) / "results" / "REPORT.md").read_text()
     for d in load_results(root / "results"):
-        for c in d["claims"]: assert c["claim"] in md, c["claim"]
+        for c in d["claims"]: assert c["claim"] in md, c["claim"]  # one row per claim across all papers
