@@ -16,6 +16,9 @@ CIFAR10 = ROOT / "tests" / "fixtures" / "cifar10"
 # Per paper: the overrides that shrink its full profile to a few steps. A new paper must add a row.
 FULL_SMOKE = {
     "pytorch_primitives": dict(steps=20, n_shapes=2),
+    "positional_encoding": dict(d_model=16, n_heads=2, n_layers=1, d_ff=32, train_length=4, test_lengths="4,6", n_train=64,
+                                n_test=32, epochs=1, batch_size=32, n_seeds=2, check_positions=64),
+    "label_smoothing": dict(epochs=1, width=4, student_width=2, n_seeds=2, temperatures="1", batch_size=8, data_dir=str(CIFAR10)),
 }
 
 
@@ -38,3 +41,11 @@ def test_full_profile_runs_on_cpu(paper, out_env, root):
     assert r.returncode == 0, r.stdout + r.stderr
     d = json.loads((Path(out_env["PAPER_REPRO_OUT"]) / "results" / f"{paper}.json").read_text())
     assert d["profile"] == "full" and d["claims"]
+
+
+def test_full_profile_without_the_dataset_names_the_missing_path(out_env, root, tmp_path):
+    missing = tmp_path / "no_cifar_here"
+    r = subprocess.run([CLI, "run", "label_smoothing", "-p", "profile", "full", "-p", "data_dir", str(missing)],
+                       cwd=root, env=out_env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "FileNotFoundError" in r.stdout and str(missing) in r.stdout and "data_batch_1" in r.stdout, r.stdout
