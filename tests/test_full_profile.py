@@ -19,6 +19,8 @@ FULL_SMOKE = {
     "positional_encoding": dict(d_model=16, n_heads=2, n_layers=1, d_ff=32, train_length=4, test_lengths="4,6", n_train=64,
                                 n_test=32, epochs=1, batch_size=32, n_seeds=2, check_positions=64),
     "label_smoothing": dict(epochs=1, width=4, student_width=2, n_seeds=2, temperatures="1", batch_size=8, data_dir=str(CIFAR10)),
+    "mish": dict(n_samples=300, depths="2,3", width=8, epochs=1, batch_size=64, n_seeds=2, landscape_grid=20, landscape_width=8,
+                 n_landscapes=2, bench_rows=16, bench_cols=64, bench_layers=2, bench_repeats=1, n_check=100),
 }
 
 
