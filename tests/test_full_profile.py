@@ -21,6 +21,9 @@ FULL_SMOKE = {
     "label_smoothing": dict(epochs=1, width=4, student_width=2, n_seeds=2, temperatures="1", batch_size=8, data_dir=str(CIFAR10)),
     "mish": dict(n_samples=300, depths="2,3", width=8, epochs=1, batch_size=64, n_seeds=2, landscape_grid=20, landscape_width=8,
                  n_landscapes=2, bench_rows=16, bench_cols=64, bench_layers=2, bench_repeats=1, n_check=100),
+    "cutmix": dict(epochs=1, n_seeds=2, width=2, batch_size=8, shapes_n_train=32, shapes_n_test=16, shapes_size=16, data_dir=str(CIFAR10)),
+    "sliceout": dict(width=16, depth=1, epochs=1, n_seeds=2, n_train=200, n_test=100, batch_size=32, bench_widths="16,32",
+                     bench_keep_rates="0.5", bench_batch=8, bench_in=8, bench_steps=1, bench_repeats=1, slice_n=64, slice_repeats=1, n_draws=20),
 }
 
 
