@@ -26,3 +26,25 @@ def out_env(tmp_path) -> dict:
 def cli():
     "Path of the installed console script."
     return str(BIN / "paper-repro")
+
+
+_TORCHVISION_SHIM = []
+
+
+@pytest.fixture(scope="session")
+def timm():
+    """timm (a test-only reference), importable beside CPU torch.
+
+    timm imports torchvision; the only torchvision wheel that matches torch 2.13 (0.28.0) is a CUDA build whose
+    import fails against CPU torch with "operator torchvision::nms does not exist". Defining the schemas of the two
+    ops it registers first lets `import timm` and `timm.create_model(name, pretrained=False)` work (no weights are
+    ever downloaded). The shim lives here, never in the exported package.
+    """
+    import torch
+    if torch.version.cuda is None and "torchvision" not in sys.modules and not _TORCHVISION_SHIM:  # CPU torch only
+        lib = torch.library.Library("torchvision", "DEF")
+        lib.define("nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
+        lib.define("qnms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
+        _TORCHVISION_SHIM.append(lib)  # keep the library object alive for the session
+    import timm as timm_module
+    return timm_module
