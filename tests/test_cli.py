@@ -130,6 +130,7 @@ def test_report_command_writes_report(cli, root, out_env):
 def test_committed_report_is_current(root, tmp_path):
     """results/REPORT.md is what `paper-repro report` builds from the committed results/*.json."""
     import shutil
+
     from paper_repro.results import build_report
     shutil.copytree(root / "results", tmp_path / "results")
     assert build_report(tmp_path / "results").read_text() == (root / "results" / "REPORT.md").read_text(), "run `paper-repro report`"

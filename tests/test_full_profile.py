@@ -24,6 +24,9 @@ FULL_SMOKE = {
     "cutmix": dict(epochs=1, n_seeds=2, width=2, batch_size=8, shapes_n_train=32, shapes_n_test=16, shapes_size=16, data_dir=str(CIFAR10)),
     "sliceout": dict(width=16, depth=1, epochs=1, n_seeds=2, n_train=200, n_test=100, batch_size=32, bench_widths="16,32",
                      bench_keep_rates="0.5", bench_batch=8, bench_in=8, bench_steps=1, bench_repeats=1, slice_n=64, slice_repeats=1, n_draws=20),
+    "synthesizer": dict(variants="dot,dense,random,random_fixed,factorized_dense,factorized_random,mixture", d_model=16, n_heads=2, n_layers=1,
+                        d_ff=32, reverse_length=4, recall_pairs=2, n_train=128, n_test=64, epochs=1, batch_size=64, lr=1e-3, n_seeds=2,
+                        bench_lengths="16,32", bench_d_model=16, bench_batch=2, bench_repeats=1),
 }
 
 
