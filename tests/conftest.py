@@ -32,13 +32,12 @@ _TORCHVISION_SHIM = []
 
 
 @pytest.fixture(scope="session")
-def timm():
-    """timm (a test-only reference), importable beside CPU torch.
+def torchvision_shim():
+    """Make torchvision importable beside CPU torch, for the test-only references that import it (timm, transformers).
 
-    timm imports torchvision; the only torchvision wheel that matches torch 2.13 (0.28.0) is a CUDA build whose
-    import fails against CPU torch with "operator torchvision::nms does not exist". Defining the schemas of the two
-    ops it registers first lets `import timm` and `timm.create_model(name, pretrained=False)` work (no weights are
-    ever downloaded). The shim lives here, never in the exported package.
+    The only torchvision wheel that matches torch 2.13 (0.28.0) is a CUDA build whose import fails against CPU torch
+    with "operator torchvision::nms does not exist". Defining the schemas of the two ops it registers first lets it
+    import (no op is ever called, no weights are downloaded). The shim lives here, never in the exported package.
     """
     import torch
     if torch.version.cuda is None and "torchvision" not in sys.modules and not _TORCHVISION_SHIM:  # CPU torch only
@@ -46,5 +45,10 @@ def timm():
         lib.define("nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
         lib.define("qnms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
         _TORCHVISION_SHIM.append(lib)  # keep the library object alive for the session
+
+
+@pytest.fixture(scope="session")
+def timm(torchvision_shim):
+    "timm, a test-only reference: `timm.create_model(name, pretrained=False)` builds models without weights."
     import timm as timm_module
     return timm_module

@@ -27,6 +27,12 @@ FULL_SMOKE = {
     "synthesizer": dict(variants="dot,dense,random,random_fixed,factorized_dense,factorized_random,mixture", d_model=16, n_heads=2, n_layers=1,
                         d_ff=32, reverse_length=4, recall_pairs=2, n_train=128, n_test=64, epochs=1, batch_size=64, lr=1e-3, n_seeds=2,
                         bench_lengths="16,32", bench_d_model=16, bench_batch=2, bench_repeats=1),
+    "bart": dict(vocab_size=200, seq_len=16, d_model=16, n_layers=1, n_heads=2, d_ff=32, batch_size=8, pretrain_steps=2, finetune_steps=2,
+                 n_classes=3, n_seeds=2, n_draws=20),
+    "vit": dict(n_seeds=1, train_sizes="8,16", n_test=4, patch_size=8, d_model=16, depth=2, n_heads=2, d_mlp=32, cnn_width=4, steps=4,
+                batch_size=8, threads=1, data_dir=str(CIFAR10)),
+    "resnext": dict(settings="1x4,2x2", planes="4", blocks="1", strides="1", stem_channels=4, epochs=1, n_seeds=2, batch_size=8,
+                    data_dir=str(CIFAR10)),
 }
 
 

@@ -29,3 +29,38 @@ def test_timm_weights_load_and_give_the_same_outputs(timm, name):
         torch.testing.assert_close(ours(x), out, rtol=1e-4, atol=1e-4 * out.abs().max().item())
         ours.layer2[0].conv2.weight.mul_(1.01)  # and a wrong weight would be seen
         assert not torch.allclose(ours(x), out, rtol=1e-4, atol=1e-4 * out.abs().max().item())
+
+
+@pytest.mark.parametrize("name", ["resnext50_32x4d", "resnext101_32x8d"])
+def test_resnext_parameter_counts_equal_timm(timm, name):
+    from paper_repro.resnext import RESNEXT_MODELS
+    with torch.device("meta"):
+        ours, ref = RESNEXT_MODELS[name](), timm.create_model(name, pretrained=False)
+    assert count_params(ours) == count_params(ref)
+    assert {k: tuple(v.shape) for k, v in ours.state_dict().items()} == {k: tuple(v.shape) for k, v in ref.state_dict().items()}
+
+
+def test_resnext50_speed_against_timm(timm):
+    """Issue #5 (performance): our ResNeXt-50 forward + backward against timm's, same input, same thread count."""
+    import time
+
+    from paper_repro.resnext import RESNEXT_MODELS
+    torch.manual_seed(0)
+    ours, ref = RESNEXT_MODELS["resnext50_32x4d"]().train(), timm.create_model("resnext50_32x4d", pretrained=False).train()
+    x = torch.randn(4, 3, 96, 96)
+
+    def step_seconds(model):
+        times = []
+        for _ in range(4):  # the first run is a warm-up
+            t = time.perf_counter()
+            model(x).sum().backward()
+            times.append(time.perf_counter() - t)
+            model.zero_grad(set_to_none=True)
+        return min(times[1:])
+
+    ratios = []
+    for _ in range(2):  # interleave, so that a load spike from other processes hits both
+        ratios.append(step_seconds(ours) / step_seconds(ref))
+    ratio = min(ratios)
+    print(f"\nResNeXt-50 fwd+bwd, batch 4 at 96x96, {torch.get_num_threads()} threads: ours / timm = {ratio:.3f}")
+    assert ratio < 2
