@@ -31,6 +31,46 @@ def test_timm_weights_load_and_give_the_same_outputs(timm, name):
         assert not torch.allclose(ours(x), out, rtol=1e-4, atol=1e-4 * out.abs().max().item())
 
 
+# ReXNet (nbs/33_rexnet.ipynb)
+from paper_repro.rexnet import REXNET_MODELS  # noqa: E402
+
+
+@pytest.mark.parametrize("name", sorted(REXNET_MODELS))
+def test_rexnet_parameter_counts_equal_timm(timm, name):
+    with torch.device("meta"):
+        assert count_params(REXNET_MODELS[name]()) == count_params(timm.create_model(name, pretrained=False))
+
+
+def _rexnet_key(key: str) -> str:
+    "timm's ConvNormAct names its parts conv/bn; ours (ConvBNAct, a Sequential) 0/1. SE's own bn keeps its name."
+    import re
+    return re.sub(r"(?<!\.se)\.bn\.", ".1.", key.replace(".conv.", ".0."))
+
+
+@pytest.mark.parametrize("name", ["rexnet_100", "rexnet_130"])
+def test_rexnet_timm_weights_load_and_give_the_same_outputs(timm, name):
+    torch.manual_seed(0)
+    ref = timm.create_model(name, pretrained=False).eval()
+    with torch.no_grad():  # randomise BN statistics and affine parameters too, so that every layer counts
+        for key, t in ref.state_dict().items():
+            if key.endswith("running_var"): t.uniform_(0.5, 1.5)
+            elif key.endswith("running_mean"): t.normal_(0, 0.01)
+            elif t.is_floating_point() and t.ndim == 1: t.uniform_(0.5, 1.0) if key.endswith("weight") else t.normal_(0, 0.01)
+            elif t.is_floating_point(): t.normal_(0, (2 / t[0].numel()) ** 0.5)  # He scale, so that the signal neither dies nor explodes
+    ours = REXNET_MODELS[name]().eval()
+    ours.load_state_dict({_rexnet_key(k): v for k, v in ref.state_dict().items()}, strict=True)
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        out = ref(x)
+        torch.testing.assert_close(ours(x), out, rtol=1e-4, atol=1e-4 * out.abs().max().item())
+        ref.train(); ours.train()  # batch statistics keep the signal alive through 17 blocks: compare the feature maps
+        feats = ref.forward_features(x)
+        assert (feats[0] - feats[1]).abs().mean() > 0.1 * feats.abs().mean()  # the features depend on the input
+        torch.testing.assert_close(ours.forward_features(x), feats, rtol=1e-4, atol=1e-4 * feats.abs().max().item())
+        ours.features[5].se.bn.weight.mul_(1.5)  # a wrong SE weight would be seen
+        assert not torch.allclose(ours.forward_features(x), feats, rtol=1e-4, atol=1e-4 * feats.abs().max().item())
+
+
 @pytest.mark.parametrize("name", ["resnext50_32x4d", "resnext101_32x8d"])
 def test_resnext_parameter_counts_equal_timm(timm, name):
     from paper_repro.resnext import RESNEXT_MODELS
