@@ -39,8 +39,11 @@ repro: install
 	$(BIN)/paper-repro run --all --update-notebooks
 	$(BIN)/paper-repro report
 
+# paper-repro bench: the package's own benchmarks; then the speed tests against test-only references (timm),
+# whose ratios go to results/benchmarks_reference.json.
 bench: install
 	$(BIN)/paper-repro bench
+	PAPER_REPRO_SPEED_OUT=results/benchmarks_reference.json $(BIN)/python -m pytest -q -s -k speed tests
 
 lint: install
 	$(BIN)/ruff check paper_repro tests

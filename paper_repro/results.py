@@ -113,7 +113,7 @@ def load_results(results_dir: Path | str) -> list[dict]:
     "Every paper's results JSON in `results_dir`, checked against the schema, sorted by paper."
     out = []
     for p in sorted(Path(results_dir).glob("*.json")):
-        if p.name == "benchmarks.json": continue
+        if p.name.startswith("benchmarks"): continue  # benchmarks.json, benchmarks_reference.json
         d = json.loads(p.read_text())
         missing = [k for k in RESULT_KEYS if k not in d] + [f"claims[{i}].{k}" for i, c in enumerate(d.get("claims", [])) for k in CLAIM_KEYS if k not in c]
         if missing: raise ValueError(f"{p} does not follow the results schema: missing {missing}")
@@ -127,6 +127,15 @@ def _fmt(v: Any) -> str:
     elif isinstance(v, list): text = "[" + ", ".join(_fmt(x) for x in v) + "]"
     else: text = "" if v is None else str(v)
     return text if len(text) <= 120 else text[:119] + "…"
+
+def _speed_section(results_dir: Path) -> list[str]:
+    "The speed ratios against reference libraries (`make bench` writes benchmarks_reference.json), if there are any."
+    p = results_dir / "benchmarks_reference.json"
+    if not p.exists(): return []
+    d = json.loads(p.read_text())
+    t = pd.DataFrame([dict(comparison=k, **v) for k, v in sorted(d["speed"].items())])
+    return [f"## Speed against reference implementations\n\n`make bench`, torch {d['torch']}; ratio = ours / reference "
+            f"(below 1: ours is faster).\n\n" + t.to_markdown(index=False, floatfmt=".3g")]
 
 def build_report(results_dir: Path | str | None = None) -> Path:
     "Write `results/REPORT.md`: one row per claim across all papers and a verdict count; return its path."
@@ -144,5 +153,5 @@ def build_report(results_dir: Path | str | None = None) -> Path:
         "every verdict from the rule recorded next to it in that JSON.",
         "## Verdicts\n\n" + counts.rename("claims").to_frame().to_markdown(),
         "## Claims\n\n" + (table.to_markdown(index=False) if len(table) else "_no results yet: run `make repro`_"),
-        "## Runs\n\n" + (runs_md.to_markdown(index=False) if len(runs_md) else "_none_")]) + "\n"
+        "## Runs\n\n" + (runs_md.to_markdown(index=False) if len(runs_md) else "_none_")] + _speed_section(results_dir)) + "\n"
     return atomic_write_text(results_dir / "REPORT.md", text)

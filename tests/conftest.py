@@ -1,4 +1,5 @@
 """Shared fixtures: the checkout's root, and an environment whose notebook outputs go to a temp dir."""
+import json
 import os
 import sys
 from pathlib import Path
@@ -52,3 +53,26 @@ def timm(torchvision_shim):
     "timm, a test-only reference: `timm.create_model(name, pretrained=False)` builds models without weights."
     import timm as timm_module
     return timm_module
+
+
+_SPEED: dict[str, dict] = {}
+
+
+@pytest.fixture(scope="session")
+def record_speed():
+    """Speed tests against a reference library (timm, a naive loop) report their ratios here.
+
+    The references are test-only (timm stays out of the package), so these comparisons run under pytest, not
+    `paper-repro bench`; `make bench` runs both and writes these to results/benchmarks_reference.json.
+    """
+    def record(name: str, **values):
+        _SPEED[name] = {k: round(v, 4) if isinstance(v, float) else v for k, v in values.items()}
+        print(f"\n{name}: " + ", ".join(f"{k}={v}" for k, v in _SPEED[name].items()))
+    return record
+
+
+def pytest_sessionfinish(session, exitstatus):
+    path = os.environ.get("PAPER_REPRO_SPEED_OUT")
+    if path and _SPEED:
+        import torch
+        Path(path).write_text(json.dumps(dict(torch=torch.__version__, threads=torch.get_num_threads(), speed=_SPEED), indent=1) + "\n")

@@ -80,7 +80,7 @@ def test_resnext_parameter_counts_equal_timm(timm, name):
     assert {k: tuple(v.shape) for k, v in ours.state_dict().items()} == {k: tuple(v.shape) for k, v in ref.state_dict().items()}
 
 
-def test_resnext50_speed_against_timm(timm):
+def test_resnext50_speed_against_timm(timm, record_speed):
     """Issue #5 (performance): our ResNeXt-50 forward + backward against timm's, same input, same thread count."""
     import time
 
@@ -98,9 +98,8 @@ def test_resnext50_speed_against_timm(timm):
             model.zero_grad(set_to_none=True)
         return min(times[1:])
 
-    ratios = []
-    for _ in range(2):  # interleave, so that a load spike from other processes hits both
-        ratios.append(step_seconds(ours) / step_seconds(ref))
-    ratio = min(ratios)
-    print(f"\nResNeXt-50 fwd+bwd, batch 4 at 96x96, {torch.get_num_threads()} threads: ours / timm = {ratio:.3f}")
+    pairs = [(step_seconds(ours), step_seconds(ref)) for _ in range(2)]  # interleaved: a load spike hits both
+    ratio = min(a / b for a, b in pairs)
+    record_speed("resnext50_32x4d vs timm", input="4x3x96x96 fwd+bwd", threads=torch.get_num_threads(),
+                 ours_ms=min(a for a, _ in pairs) * 1e3, timm_ms=min(b for _, b in pairs) * 1e3, ratio=ratio)
     assert ratio < 2

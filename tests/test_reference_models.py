@@ -61,7 +61,7 @@ def test_vit_small_outputs_match_timm_after_weight_copy(timm):
     assert a.abs().max() > 1e-2  # the outputs are not trivially zero
 
 
-def test_vit_small_speed_vs_timm(timm):
+def test_vit_small_speed_vs_timm(timm, record_speed):
     "Forward + backward time of our ViT-S/16 vs timm's on the same input (printed; a loose sanity bound)."
     import time
 
@@ -89,7 +89,8 @@ def test_vit_small_speed_vs_timm(timm):
         for _ in range(2):  # interleave to share the machine's state fairly
             t_ours.append(best(ours)); t_timm.append(best(theirs))
     ratio = min(t_ours) / min(t_timm)
-    print(f"ViT-S/16 fwd+bwd, batch 2, 224x224, CPU, 1 thread: ours {min(t_ours) * 1e3:.1f} ms, timm {min(t_timm) * 1e3:.1f} ms, ratio {ratio:.3f}")
+    record_speed("vit_small_patch16_224 vs timm", input="2x3x224x224 fwd+bwd", threads=1, ours_ms=min(t_ours) * 1e3,
+                 timm_ms=min(t_timm) * 1e3, ratio=ratio)
     assert ratio < 2.0
 
 
