@@ -54,7 +54,8 @@ docs: install
 
 # Regenerate the lock after changing dependencies: the exact versions CI used.
 lock: install
-	$(BIN)/python -m pip freeze --exclude-editable | sed 's/^torch==\(.*\)+cpu$$/torch==\1/' > requirements-lock.txt
+	{ head -1 requirements-lock.txt; $(BIN)/python -m pip freeze --exclude-editable | sed 's/^torch==\(.*\)+cpu$$/torch==\1/'; } > requirements-lock.tmp
+	mv requirements-lock.tmp requirements-lock.txt
 
 # README.md is index.ipynb rendered to markdown (nbdev_readme needs quarto); tests/test_notebooks.py checks they agree.
 readme: install

@@ -21,7 +21,8 @@ from .data import tensor_loader
 
 # %% auto #0
 __all__ = ['IGNORE_INDEX', 'fit', 'predict', 'evaluate', 'accuracy', 'reliability_bins', 'expected_calibration_error',
-           'sequence_loss', 'masked_token_accuracy', 'fit_temperature', 'benchmark_loop_overhead']
+           'sequence_loss', 'masked_token_accuracy', 'fit_temperature', 'rank_of_positive', 'ranking_metrics',
+           'benchmark_loop_overhead']
 
 # %% ../nbs/02_train.ipynb #6ae05ea3
 def _to(batch, device):
@@ -138,6 +139,28 @@ def fit_temperature(logits: torch.Tensor, targets: torch.Tensor, max_iter: int =
         return loss
     opt.step(closure)
     return float(log_t.detach().exp())
+
+# %% ../nbs/02_train.ipynb #c7430d4e
+def rank_of_positive(scores: torch.Tensor) -> torch.Tensor:
+    "0-based rank of column 0 (the positive) in each row of `scores` (users, candidates); ties count against it."
+    if scores.ndim != 2 or scores.shape[1] < 2:
+        raise ValueError(f"scores must be (users, candidates) with candidates >= 2 (positive first), got shape {tuple(scores.shape)}")
+    return (scores[:, 1:] >= scores[:, :1]).sum(1)
+
+def ranking_metrics(ranks: torch.Tensor, ks: tuple[int, ...] = (1, 5, 10)) -> dict[str, float]:
+    "HR@k and NDCG@k for each k, and MRR, averaged over users, from the 0-based `ranks` of the positives."
+    ks = tuple(ks)
+    for k in ks:
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+            raise ValueError(f"each k must be an integer >= 1, got {k!r}")
+    r = torch.as_tensor(ranks, dtype=torch.float64)
+    out = {}
+    for k in ks:
+        hit = (r < k).double()
+        out[f"HR@{k}"] = hit.mean().item()
+        out[f"NDCG@{k}"] = (hit / torch.log2(r + 2)).mean().item()
+    out["MRR"] = (1 / (r + 1)).mean().item()
+    return out
 
 # %% ../nbs/02_train.ipynb #81a2d747
 @register_benchmark("train_loop_overhead")

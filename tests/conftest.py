@@ -76,3 +76,57 @@ def pytest_sessionfinish(session, exitstatus):
     if path and _SPEED:
         import torch
         Path(path).write_text(json.dumps(dict(torch=torch.__version__, threads=torch.get_num_threads(), speed=_SPEED), indent=1) + "\n")
+
+
+@pytest.fixture(scope="session")
+def speed_vs_reference(record_speed):
+    """Forward + backward time of `ours` against a reference model (timm's) on the same input and thread count.
+
+    Each side's time is the best of `repeats` steps after a warm-up; the two sides alternate `rounds` times so that
+    a load spike from other processes hits both. Records the result with `record_speed`; returns ours / reference.
+    """
+    import time
+
+    import torch
+
+    from paper_repro.core import threads as torch_threads
+
+    def step_seconds(model, x, repeats):
+        times = []
+        for i in range(repeats + 1):  # the first step is a warm-up
+            t = time.perf_counter()
+            model(x).sum().backward()
+            if i: times.append(time.perf_counter() - t)
+            model.zero_grad(set_to_none=True)
+        return min(times)
+
+    def compare(name: str, ours, ref, x, threads: int | None = None, repeats: int = 3, rounds: int = 2) -> float:
+        ours.train(); ref.train()
+        with torch_threads(threads or torch.get_num_threads()):
+            pairs = [(step_seconds(ours, x, repeats), step_seconds(ref, x, repeats)) for _ in range(rounds)]
+            n_threads = torch.get_num_threads()
+        ratio = min(a / b for a, b in pairs)
+        record_speed(f"{name} vs timm", input=f"{'x'.join(map(str, x.shape))} fwd+bwd", threads=n_threads,
+                     ours_ms=min(a for a, _ in pairs) * 1e3, timm_ms=min(b for _, b in pairs) * 1e3, ratio=ratio)
+        return ratio
+    return compare
+
+
+@pytest.fixture(scope="session")
+def randomise_weights():
+    """Randomise every tensor of a reference model in place before copying it into ours: BN running statistics and
+    affine parameters too (timm zero-initialises some BN weights), so that every layer and branch counts."""
+    import torch
+
+    def randomise(model, seed: int = 0):
+        g = torch.Generator().manual_seed(seed)
+        with torch.no_grad():
+            for key, t in model.state_dict().items():
+                if not t.is_floating_point(): continue
+                if key.endswith("running_var"): t.copy_(torch.rand(t.shape, generator=g) + 0.5)
+                elif key.endswith("running_mean"): t.copy_(torch.randn(t.shape, generator=g) * 0.01)
+                elif t.ndim == 1 and key.endswith("weight"): t.copy_(torch.rand(t.shape, generator=g) * 0.5 + 0.5)
+                elif t.ndim == 1: t.copy_(torch.randn(t.shape, generator=g) * 0.01)
+                else: t.copy_(torch.randn(t.shape, generator=g) * (2 / t[0].numel()) ** 0.5)  # He scale: the signal neither dies nor explodes
+        return model
+    return randomise

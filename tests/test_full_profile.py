@@ -35,6 +35,17 @@ FULL_SMOKE = {
                    resolution=64, net_layers=3, net_width=24, net_samples=32, net_seeds=2),
     "resnext": dict(settings="1x4,2x2", planes="4", blocks="1", strides="1", stem_channels=4, epochs=1, n_seeds=2, batch_size=8,
                     data_dir=str(CIFAR10)),
+    "resnest": dict(planes="4,8", blocks="1,1", stem_width=4, epochs=1, n_seeds=2, batch_size=8, data_dir=str(CIFAR10)),
+    "res2net": dict(rf_scales="1,2", rf_channels=4, rf_blocks=1, rf_trials=1, settings="1x64,2x32", planes="4", blocks="1",
+                    strides="1", stem_channels=4, epochs=1, n_seeds=2, batch_size=8, data_dir=str(CIFAR10)),
+    "weightnet": dict(widths="8", repeats="1,1", stem_channels=8, last_channels=16, epochs=1, n_seeds=2, batch_size=8, data_dir=str(CIFAR10)),
+    "bert4rec": dict(data_dir=str(ROOT / "tests" / "fixtures" / "ml-1m"), seq_len=8, d_model=8, n_layers=1, n_heads=2, epochs=2,
+                     batch_size=8, n_seeds=2, n_negatives=2, bench_users=100),
+    "metapath2vec": dict(walks_per_node=2, walk_length=9, dim=8, window=2, negatives=2, epochs=1, batch_size=256, n_seeds=2,
+                         fractions="0.5", bench_walkers=50, data_dir=str(ROOT / "tests" / "fixtures" / "aminer")),
+    "efficientnet": dict(n_train=64, n_test=32, epochs=1, batch_size=32, n_seeds=2, phis="1,2", alpha_values="1.0",
+                         beta_values="1.0,1.2", base_resolution=32, models="efficientnet_b0"),
+    "attraction_repulsion": dict(n_points=120, rhos="1,4,100", n_iter=60, n_early=20, n_reference=40),
 }
 
 

@@ -61,36 +61,14 @@ def test_vit_small_outputs_match_timm_after_weight_copy(timm):
     assert a.abs().max() > 1e-2  # the outputs are not trivially zero
 
 
-def test_vit_small_speed_vs_timm(timm, record_speed):
-    "Forward + backward time of our ViT-S/16 vs timm's on the same input (printed; a loose sanity bound)."
-    import time
-
+def test_vit_small_speed_vs_timm(timm, speed_vs_reference):
+    "Forward + backward time of our ViT-S/16 vs timm's on the same input, one thread (it then does not depend on other load)."
     import torch
 
-    from paper_repro.core import threads
     from paper_repro.vit import vit_small_patch16_224
     torch.manual_seed(0)
-    ours, theirs = vit_small_patch16_224(), timm.create_model("vit_small_patch16_224", pretrained=False)
-    x = torch.randn(2, 3, 224, 224)
-
-    def step(m):
-        m.zero_grad(set_to_none=True)
-        m(x).sum().backward()
-
-    def best(m, repeats=3):
-        step(m)  # warm-up
-        times = []
-        for _ in range(repeats):
-            t = time.perf_counter(); step(m); times.append(time.perf_counter() - t)
-        return min(times)
-
-    t_ours, t_timm = [], []
-    with threads(1):  # one thread: the ratio then does not depend on what else runs on the machine
-        for _ in range(2):  # interleave to share the machine's state fairly
-            t_ours.append(best(ours)); t_timm.append(best(theirs))
-    ratio = min(t_ours) / min(t_timm)
-    record_speed("vit_small_patch16_224 vs timm", input="2x3x224x224 fwd+bwd", threads=1, ours_ms=min(t_ours) * 1e3,
-                 timm_ms=min(t_timm) * 1e3, ratio=ratio)
+    ratio = speed_vs_reference("vit_small_patch16_224", vit_small_patch16_224(), timm.create_model("vit_small_patch16_224", pretrained=False),
+                               torch.randn(2, 3, 224, 224), threads=1)
     assert ratio < 2.0
 
 

@@ -1,0 +1,36 @@
+"""Exact t-SNE with exaggeration against scikit-learn: KL of TSNE(method="exact") at rho=1, SpectralEmbedding at large rho."""
+import torch
+from sklearn.manifold import TSNE, SpectralEmbedding
+
+from paper_repro.attraction_repulsion import (
+    canonical_correlations,
+    exaggerated_tsne,
+    kl_divergence,
+    pca_init,
+    tsne_affinities,
+)
+from paper_repro.data import load_digits_data
+
+
+def _digits(n):
+    d = load_digits_data()
+    return torch.cat([d["x_train"], d["x_test"]]).flatten(1).double()[:n]
+
+
+def test_kl_matches_sklearn_exact_tsne():
+    torch.set_num_threads(1)
+    x = _digits(400)
+    P = tsne_affinities(x, 30.0)
+    ours = kl_divergence(P, exaggerated_tsne(P, pca_init(x), rho=1.0, n_iter=1000, n_early=250)).item()
+    sk = TSNE(2, perplexity=30.0, method="exact", init="pca", learning_rate="auto", random_state=0).fit(x.numpy()).kl_divergence_
+    assert ours <= sk * 1.05, (ours, sk)  # within 5 % (or lower)
+
+
+def test_large_rho_approaches_spectral_embedding():
+    torch.set_num_threads(1)
+    x = _digits(300)
+    P = tsne_affinities(x, 30.0)
+    le = torch.from_numpy(SpectralEmbedding(2, affinity="precomputed", random_state=0).fit_transform(P.numpy()))
+    cc = {r: canonical_correlations(exaggerated_tsne(P, pca_init(x), rho=r, n_iter=400, n_early=100, gains=r == 1), le).mean().item()
+          for r in (1.0, 1000.0)}
+    assert cc[1000.0] > 0.95 and cc[1000.0] > cc[1.0], cc
