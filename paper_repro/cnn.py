@@ -16,8 +16,8 @@ from .core import check_choice, check_positive, check_range, count_params
 
 # %% auto #0
 __all__ = ['ACTIVATIONS', 'RESNET_MODELS', 'make_divisible', 'make_act', 'ConvBNAct', 'SqueezeExcite', 'DropPath', 'BasicBlock',
-           'Bottleneck', 'make_stage', 'ResNet', 'resnet18', 'resnet34', 'resnet50', 'resnet101', 'resnext50_32x4d',
-           'count_macs']
+           'Bottleneck', 'make_shortcut', 'make_stage', 'deep_stem', 'ResNet', 'resnet18', 'resnet34', 'resnet50',
+           'resnet101', 'resnet50d', 'resnext50_32x4d', 'count_macs']
 
 # %% ../nbs/07_cnn.ipynb #08c68594
 def make_divisible(value: float, divisor: int = 8, min_value: int | None = None, round_limit: float = 0.9) -> int:
@@ -71,14 +71,14 @@ class BasicBlock(nn.Module):
     "ResNet basic block: 3x3 conv-BN-act, 3x3 conv-BN, plus shortcut, then act."
     expansion = 1
     def __init__(self, in_channels: int, planes: int, stride: int = 1, groups: int = 1, base_width: int = 64,
-                 se_ratio: float = 0.0, drop_path: float = 0.0, act: str = "relu"):
+                 se_ratio: float = 0.0, drop_path: float = 0.0, act: str = "relu", avg_down: bool = False):
         super().__init__()
         if groups != 1 or base_width != 64: raise ValueError("BasicBlock supports only groups=1 and base_width=64")
         out = planes * self.expansion
         self.conv1, self.bn1 = nn.Conv2d(in_channels, planes, 3, stride, 1, bias=False), nn.BatchNorm2d(planes)
         self.conv2, self.bn2 = nn.Conv2d(planes, out, 3, 1, 1, bias=False), nn.BatchNorm2d(out)
         self.se = SqueezeExcite(out, se_ratio) if se_ratio else nn.Identity()
-        self.downsample = _shortcut(in_channels, out, stride)
+        self.downsample = make_shortcut(in_channels, out, stride, avg_down)
         self.drop_path, self.act = DropPath(drop_path), make_act(act)
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shortcut = x if self.downsample is None else self.downsample(x)
@@ -90,7 +90,7 @@ class Bottleneck(nn.Module):
     "ResNet/ResNeXt bottleneck: 1x1 reduce, 3x3 (stride, groups), 1x1 expand x4, plus shortcut, then act."
     expansion = 4
     def __init__(self, in_channels: int, planes: int, stride: int = 1, groups: int = 1, base_width: int = 64,
-                 se_ratio: float = 0.0, drop_path: float = 0.0, act: str = "relu"):
+                 se_ratio: float = 0.0, drop_path: float = 0.0, act: str = "relu", avg_down: bool = False):
         super().__init__()
         width = int(planes * base_width / 64) * groups
         out = planes * self.expansion
@@ -98,7 +98,7 @@ class Bottleneck(nn.Module):
         self.conv2, self.bn2 = nn.Conv2d(width, width, 3, stride, 1, groups=groups, bias=False), nn.BatchNorm2d(width)
         self.conv3, self.bn3 = nn.Conv2d(width, out, 1, bias=False), nn.BatchNorm2d(out)
         self.se = SqueezeExcite(out, se_ratio) if se_ratio else nn.Identity()
-        self.downsample = _shortcut(in_channels, out, stride)
+        self.downsample = make_shortcut(in_channels, out, stride, avg_down)
         self.drop_path, self.act = DropPath(drop_path), make_act(act)
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shortcut = x if self.downsample is None else self.downsample(x)
@@ -107,9 +107,12 @@ class Bottleneck(nn.Module):
         y = self.se(self.bn3(self.conv3(y)))
         return self.act(self.drop_path(y) + shortcut)
 
-def _shortcut(in_channels: int, out_channels: int, stride: int) -> nn.Module | None:
+def make_shortcut(in_channels: int, out_channels: int, stride: int = 1, avg_down: bool = False) -> nn.Module | None:
+    "None (identity) when the shape is kept; else a strided 1x1 conv + BN, or with `avg_down` (ResNet-D) 2x2 avg-pool (stride), 1x1 conv, BN."
     if stride == 1 and in_channels == out_channels: return None
-    return nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, stride, bias=False), nn.BatchNorm2d(out_channels))
+    if not avg_down: return nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, stride, bias=False), nn.BatchNorm2d(out_channels))
+    pool = nn.AvgPool2d(2, stride, ceil_mode=True, count_include_pad=False) if stride > 1 else nn.Identity()  # timm's names: 0, 1, 2
+    return nn.Sequential(pool, nn.Conv2d(in_channels, out_channels, 1, bias=False), nn.BatchNorm2d(out_channels))
 
 def make_stage(block: type[nn.Module], in_channels: int, planes: int, n_blocks: int, stride: int = 1,
                drop_path: float | list[float] = 0.0, **block_kwargs) -> nn.Sequential:
@@ -123,19 +126,44 @@ def make_stage(block: type[nn.Module], in_channels: int, planes: int, n_blocks: 
     return nn.Sequential(*blocks)
 
 # %% ../nbs/07_cnn.ipynb #13660619
+def _check_width(stem_width: int) -> int:
+    if isinstance(stem_width, bool) or not isinstance(stem_width, int) or stem_width < 1:
+        raise ValueError(f"stem_width must be an integer >= 1, got {stem_width!r}")
+    return stem_width
+
+def _check_block_kwargs(block_kwargs: dict | None) -> dict:
+    own = ("groups", "base_width", "se_ratio", "act", "avg_down", "drop_path")
+    if block_kwargs is None: return {}
+    if not isinstance(block_kwargs, dict): raise ValueError(f"block_kwargs must be a dict or None, got {block_kwargs!r}")
+    if clash := sorted(set(own) & set(block_kwargs)):
+        raise ValueError(f"block_kwargs must not hold {clash}: ResNet passes {list(own)} itself (give them to ResNet)")
+    return block_kwargs
+
+def deep_stem(in_channels: int, stem_width: int = 32, stride: int = 2, act: str = "relu") -> nn.Sequential:
+    "ResNet-C/D deep stem up to its last conv: 3x3 conv (`stride`) to w, BN, act, 3x3 conv to w, BN, act, 3x3 conv to 2w (BN, act follow)."
+    w = _check_width(stem_width)
+    return nn.Sequential(nn.Conv2d(in_channels, w, 3, stride, 1, bias=False), nn.BatchNorm2d(w), make_act(act),
+                         nn.Conv2d(w, w, 3, 1, 1, bias=False), nn.BatchNorm2d(w), make_act(act),
+                         nn.Conv2d(w, 2 * w, 3, 1, 1, bias=False))
+
 class ResNet(nn.Module):
-    "ResNet: 7x7/2 stem, 3x3/2 max-pool, four stages (64, 128, 256, 512 planes), global average pool, linear head."
+    "ResNet: 7x7/2 (or deep 3x3) stem, 3x3/2 max-pool, four stages (64, 128, 256, 512 planes), global average pool, linear head."
     def __init__(self, block: type[nn.Module], layers: tuple[int, int, int, int], n_classes: int = 1000, in_channels: int = 3,
-                 groups: int = 1, base_width: int = 64, se_ratio: float = 0.0, drop_path_rate: float = 0.0, act: str = "relu"):
+                 groups: int = 1, base_width: int = 64, se_ratio: float = 0.0, drop_path_rate: float = 0.0, act: str = "relu",
+                 stem: str = "default", stem_width: int = 64, avg_down: bool = False, block_kwargs: dict | None = None):
         super().__init__()
         if len(layers) != 4: raise ValueError(f"layers must give the blocks of 4 stages, got {layers}")
-        self.conv1, self.bn1, self.act = nn.Conv2d(in_channels, 64, 7, 2, 3, bias=False), nn.BatchNorm2d(64), make_act(act)
+        check_choice("stem", stem, ("default", "deep"))
+        check_choice("avg_down", avg_down, (False, True))
+        block_kwargs = dict(groups=groups, base_width=base_width, se_ratio=se_ratio, act=act, avg_down=avg_down) | _check_block_kwargs(block_kwargs)
+        if stem == "deep": self.conv1, channels = deep_stem(in_channels, stem_width, act=act), 2 * stem_width
+        else: self.conv1, channels = nn.Conv2d(in_channels, _check_width(stem_width), 7, 2, 3, bias=False), stem_width
+        self.bn1, self.act = nn.BatchNorm2d(channels), make_act(act)
         self.maxpool = nn.MaxPool2d(3, 2, 1)
-        total, done, channels = sum(layers), 0, 64
+        total, done = sum(layers), 0
         for i, (planes, n) in enumerate(zip((64, 128, 256, 512), layers)):
             rates = [drop_path_rate * (done + j) / max(total - 1, 1) for j in range(n)]  # linearly increasing with depth
-            setattr(self, f"layer{i + 1}", make_stage(block, channels, planes, n, 1 if i == 0 else 2, rates, groups=groups,
-                                                      base_width=base_width, se_ratio=se_ratio, act=act))
+            setattr(self, f"layer{i + 1}", make_stage(block, channels, planes, n, 1 if i == 0 else 2, rates, **block_kwargs))
             channels, done = planes * block.expansion, done + n
         self.num_features = channels
         self.fc = nn.Linear(channels, n_classes)
@@ -150,9 +178,10 @@ def resnet18(**kw) -> ResNet: return ResNet(BasicBlock, (2, 2, 2, 2), **kw)
 def resnet34(**kw) -> ResNet: return ResNet(BasicBlock, (3, 4, 6, 3), **kw)
 def resnet50(**kw) -> ResNet: return ResNet(Bottleneck, (3, 4, 6, 3), **kw)
 def resnet101(**kw) -> ResNet: return ResNet(Bottleneck, (3, 4, 23, 3), **kw)
+def resnet50d(**kw) -> ResNet: return ResNet(Bottleneck, (3, 4, 6, 3), stem="deep", stem_width=32, avg_down=True, **kw)
 def resnext50_32x4d(**kw) -> ResNet: return ResNet(Bottleneck, (3, 4, 6, 3), groups=32, base_width=4, **kw)
 
-RESNET_MODELS = {f.__name__: f for f in (resnet18, resnet34, resnet50, resnet101, resnext50_32x4d)}
+RESNET_MODELS = {f.__name__: f for f in (resnet18, resnet34, resnet50, resnet101, resnet50d, resnext50_32x4d)}
 
 # %% ../nbs/07_cnn.ipynb #9a358383
 def count_macs(model: nn.Module, input_size: tuple[int, ...] = (1, 3, 224, 224), device: str | torch.device = "cpu") -> int:

@@ -47,10 +47,13 @@ def check_range(name: str, value: float, low: float, high: float, low_open: bool
     if not ok or isinstance(value, bool): raise ValueError(f"{name} must lie in {interval}, got {value!r}")
     return value
 
-def parse_numbers(name: str, value: str | Iterable, cast: Callable = int, positive: bool = True) -> list:
-    "A list of numbers from a comma-separated string such as '4,8,16' (or any iterable); a `ValueError` names `name` otherwise."
+def parse_numbers(name: str, value: str | float | Iterable, cast: Callable = int, positive: bool = True, allow_empty: bool = False) -> list:
+    """A list of numbers from a comma-separated string such as '4,8,16', a single number (papermill passes `-p phis 1`
+    as a number) or any iterable; an empty string gives [] with `allow_empty`. A `ValueError` names `name` otherwise."""
+    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool): value = [value]
     try: out = [cast(v) for v in (str(value).split(",") if isinstance(value, str) else value) if str(v).strip()]
-    except (TypeError, ValueError): out = []
+    except (TypeError, ValueError): out = None
+    if out == [] and allow_empty: return []
     if not out or (positive and min(out) <= 0):
         raise ValueError(f"{name} must be comma-separated {'positive ' if positive else ''}{cast.__name__} values such as '1,2,4', got {value!r}")
     return out

@@ -8,14 +8,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .cnn import ConvBNAct, DropPath, ResNet, SqueezeExcite, _shortcut, make_act, make_stage
+from .cnn import Bottleneck, ConvBNAct, DropPath, ResNet, SqueezeExcite, make_act, make_shortcut, make_stage
 from .core import check_choice
 
 # %% auto #0
-__all__ = ['RES2NET_MODELS', 'check_scale', 'res2net_width', 'split_channels', 'Res2NetBottleneck', 'res2net_block',
-           'split_receptive_fields', 'stack_receptive_field', 'input_gradient', 'extent', 'res2net50_26w_4s',
-           'res2net50_48w_2s', 'res2net50_14w_8s', 'res2net50_26w_6s', 'res2net50_26w_8s', 'res2net101_26w_4s',
-           'create_res2net', 'CifarRes2Net', 'parse_settings']
+__all__ = ['RES2NET_MODELS', 'check_scale', 'res2net_width', 'split_channels', 'Res2NetBottleneck', 'split_receptive_fields',
+           'stack_receptive_field', 'input_gradient', 'extent', 'res2net50_26w_4s', 'res2net50_48w_2s',
+           'res2net50_14w_8s', 'res2net50_26w_6s', 'res2net50_26w_8s', 'res2net101_26w_4s', 'create_res2net',
+           'CifarRes2Net', 'parse_settings']
 
 # %% ../nbs/32_res2net.ipynb #8aabe25c
 def check_scale(scale: int) -> int:
@@ -46,7 +46,7 @@ class Res2NetBottleneck(nn.Module):
     "Res2Net bottleneck: 1x1 to s*w, hierarchical 3x3 convs over s splits, concat, 1x1 expand x4, plus shortcut, then act."
     expansion = 4
     def __init__(self, in_channels: int, planes: int, stride: int = 1, groups: int = 1, base_width: int = 26,
-                 se_ratio: float = 0.0, drop_path: float = 0.0, act: str = "relu", scale: int = 4):
+                 se_ratio: float = 0.0, drop_path: float = 0.0, act: str = "relu", avg_down: bool = False, scale: int = 4):
         super().__init__()
         s, w = check_scale(scale), res2net_width(planes, base_width, groups)
         out = planes * self.expansion
@@ -59,7 +59,7 @@ class Res2NetBottleneck(nn.Module):
         self.pool = nn.AvgPool2d(3, stride, 1) if self.is_stage and s > 1 else None
         self.conv3, self.bn3 = nn.Conv2d(w * s, out, 1, bias=False), nn.BatchNorm2d(out)
         self.se = SqueezeExcite(out, se_ratio) if se_ratio else nn.Identity()
-        self.downsample = _shortcut(in_channels, out, stride)
+        self.downsample = make_shortcut(in_channels, out, stride, avg_down)
         self.drop_path, self.act = DropPath(drop_path), make_act(act)
 
     def splits(self, x: torch.Tensor) -> list[torch.Tensor]:
@@ -80,13 +80,6 @@ class Res2NetBottleneck(nn.Module):
         y = self.se(self.bn3(self.conv3(y)))
         return self.act(self.drop_path(y) + shortcut)
 
-def res2net_block(scale: int) -> type[Res2NetBottleneck]:
-    "A `Res2NetBottleneck` subclass with `scale` fixed, for `paper_repro.cnn.ResNet` / `make_stage` (which do not pass it)."
-    s = check_scale(scale)
-    class Block(Res2NetBottleneck):
-        def __init__(self, *args, **kwargs): super().__init__(*args, scale=s, **kwargs)
-    Block.__name__ = Block.__qualname__ = f"Res2NetBottleneck{s}s"
-    return Block
 
 # %% ../nbs/32_res2net.ipynb #ff8f631a
 def split_receptive_fields(scale: int, stage: bool = False) -> list[int]:
@@ -117,22 +110,22 @@ def extent(grad_map: torch.Tensor) -> int:
 # %% ../nbs/32_res2net.ipynb #82db01af
 def res2net50_26w_4s(**kw) -> ResNet:
     "Res2Net-50 26w x 4s (about ResNet-50's complexity)."
-    return ResNet(res2net_block(4), (3, 4, 6, 3), base_width=26, **kw)
+    return ResNet(Res2NetBottleneck, (3, 4, 6, 3), base_width=26, block_kwargs=dict(scale=4), **kw)
 def res2net50_48w_2s(**kw) -> ResNet:
     "Res2Net-50 48w x 2s."
-    return ResNet(res2net_block(2), (3, 4, 6, 3), base_width=48, **kw)
+    return ResNet(Res2NetBottleneck, (3, 4, 6, 3), base_width=48, block_kwargs=dict(scale=2), **kw)
 def res2net50_14w_8s(**kw) -> ResNet:
     "Res2Net-50 14w x 8s."
-    return ResNet(res2net_block(8), (3, 4, 6, 3), base_width=14, **kw)
+    return ResNet(Res2NetBottleneck, (3, 4, 6, 3), base_width=14, block_kwargs=dict(scale=8), **kw)
 def res2net50_26w_6s(**kw) -> ResNet:
     "Res2Net-50 26w x 6s."
-    return ResNet(res2net_block(6), (3, 4, 6, 3), base_width=26, **kw)
+    return ResNet(Res2NetBottleneck, (3, 4, 6, 3), base_width=26, block_kwargs=dict(scale=6), **kw)
 def res2net50_26w_8s(**kw) -> ResNet:
     "Res2Net-50 26w x 8s."
-    return ResNet(res2net_block(8), (3, 4, 6, 3), base_width=26, **kw)
+    return ResNet(Res2NetBottleneck, (3, 4, 6, 3), base_width=26, block_kwargs=dict(scale=8), **kw)
 def res2net101_26w_4s(**kw) -> ResNet:
     "Res2Net-101 26w x 4s."
-    return ResNet(res2net_block(4), (3, 4, 23, 3), base_width=26, **kw)
+    return ResNet(Res2NetBottleneck, (3, 4, 23, 3), base_width=26, block_kwargs=dict(scale=4), **kw)
 
 RES2NET_MODELS = {f.__name__: f for f in (res2net50_26w_4s, res2net50_48w_2s, res2net50_14w_8s, res2net50_26w_6s,
                                           res2net50_26w_8s, res2net101_26w_4s)}
@@ -147,18 +140,17 @@ class CifarRes2Net(nn.Module):
     def __init__(self, scale: int, base_width: int, planes: tuple[int, ...] = (64, 128, 256), blocks: tuple[int, ...] = (3, 3, 3),
                  strides: tuple[int, ...] | None = None, stem_channels: int = 64, n_classes: int = 10, in_channels: int = 3):
         super().__init__()
-        from paper_repro.cnn import Bottleneck
         check_scale(scale)
         strides = tuple(strides) if strides is not None else (1,) + (2,) * (len(planes) - 1)
         if not (len(planes) == len(blocks) == len(strides) >= 1):
             raise ValueError(f"planes, blocks and strides must have one entry per stage, got {planes}, {blocks}, {strides}")
         for p in planes: res2net_width(p, base_width)
-        block = Bottleneck if scale == 1 else res2net_block(scale)
+        block, block_kwargs = (Bottleneck, {}) if scale == 1 else (Res2NetBottleneck, dict(scale=scale))
         self.scale, self.base_width = scale, base_width
         self.stem = ConvBNAct(in_channels, stem_channels, 3)
         stages, c = [], stem_channels
         for p, n, s in zip(planes, blocks, strides):
-            stages.append(make_stage(block, c, p, n, s, base_width=base_width))
+            stages.append(make_stage(block, c, p, n, s, base_width=base_width, **block_kwargs))
             c = p * block.expansion
         self.stages = nn.Sequential(*stages)
         self.fc = nn.Linear(c, n_classes)

@@ -9,14 +9,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .cnn import ConvBNAct, DropPath, make_act, make_divisible, make_stage
+from .cnn import ConvBNAct, DropPath, ResNet, deep_stem, make_act, make_divisible, make_shortcut, make_stage
 from .core import check_choice, check_range
 
 # %% auto #0
 __all__ = ['RESNEST_MODELS', 'check_split', 'CardinalGroupAttention', 'CardinalityMajorSplitAttention', 'attention_channels',
            'RadixSoftmax', 'SplitAttention', 'radix_major_order', 'cardinality_major_to_radix_major',
-           'avg_down_shortcut', 'ResNeStBottleneck', 'cardinality_major_to_radix_major_block', 'ResNeSt', 'resnest14d',
-           'resnest26d', 'resnest50d', 'resnest101e', 'resnest50d_4s2x40d', 'create_resnest']
+           'ResNeStBottleneck', 'cardinality_major_to_radix_major_block', 'resnest14d', 'resnest26d', 'resnest50d',
+           'resnest101e', 'resnest50d_4s2x40d', 'create_resnest', 'CifarResNeSt']
 
 # %% ../nbs/31_resnest.ipynb #5fddc168
 def _check_int(name: str, value, low: int = 1) -> int:
@@ -137,19 +137,15 @@ def cardinality_major_to_radix_major(cm: CardinalityMajorSplitAttention) -> Spli
     return rm
 
 # %% ../nbs/31_resnest.ipynb #4cf261a1
-def avg_down_shortcut(in_channels: int, out_channels: int, stride: int) -> nn.Module | None:
-    "ResNet-D shortcut: 2x2 average pooling (when strided), 1x1 conv, BN; None when the shapes already match."
-    if stride == 1 and in_channels == out_channels: return None
-    pool = nn.AvgPool2d(2, stride, ceil_mode=True, count_include_pad=False) if stride > 1 else nn.Identity()
-    return nn.Sequential(pool, nn.Conv2d(in_channels, out_channels, 1, bias=False), nn.BatchNorm2d(out_channels))
-
 class ResNeStBottleneck(nn.Module):
-    "ResNeSt bottleneck: 1x1 reduce, split attention (radix, cardinality), avg-pool downsampling (avd), 1x1 expand x4, avg-down shortcut."
+    "ResNeSt bottleneck: 1x1 reduce, split attention (radix R, cardinality K = `groups`), avg-pool downsampling (avd), 1x1 expand x4, avg-down shortcut."
     expansion = 4
-    def __init__(self, in_channels: int, planes: int, stride: int = 1, radix: int = 2, cardinality: int = 1, base_width: int = 64,
-                 avd: bool = True, avd_first: bool = False, attention: bool = True, drop_path: float = 0.0, act: str = "relu"):
+    def __init__(self, in_channels: int, planes: int, stride: int = 1, groups: int = 1, base_width: int = 64, se_ratio: float = 0.0,
+                 drop_path: float = 0.0, act: str = "relu", avg_down: bool = True, radix: int = 2, avd: bool = True,
+                 avd_first: bool = False, attention: bool = True):
         super().__init__()
-        _check_int("radix", radix); _check_int("cardinality", cardinality); _check_int("stride", stride)
+        cardinality = _check_int("cardinality (groups)", groups); _check_int("radix", radix); _check_int("stride", stride)
+        if se_ratio: raise ValueError(f"ResNeStBottleneck has no squeeze-and-excitation (split attention is its channel attention): se_ratio must be 0, got {se_ratio}")
         width = int(planes * base_width / 64) * cardinality
         out = planes * self.expansion
         avd_stride, conv_stride = (stride, 1) if avd and stride > 1 else (0, stride)
@@ -159,7 +155,7 @@ class ResNeStBottleneck(nn.Module):
                       else ConvBNAct(width, width, 3, conv_stride, groups=cardinality, act=act))
         self.avd_last = nn.AvgPool2d(3, avd_stride, padding=1) if avd_stride and not avd_first else None
         self.conv3, self.bn3 = nn.Conv2d(width, out, 1, bias=False), nn.BatchNorm2d(out)
-        self.downsample = avg_down_shortcut(in_channels, out, stride)
+        self.downsample = make_shortcut(in_channels, out, stride, avg_down)
         self.drop_path, self.act3 = DropPath(drop_path), make_act(act)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -183,58 +179,49 @@ def cardinality_major_to_radix_major_block(block: ResNeStBottleneck, cm: Cardina
     return new
 
 # %% ../nbs/31_resnest.ipynb #3fb2723f
-class ResNeSt(nn.Module):
-    "ResNet-D style network of `block`s: deep 3x3 stem (w, w, 2w), max-pool, stages from `make_stage`, GAP, linear head."
-    def __init__(self, block: type[nn.Module] = ResNeStBottleneck, layers: tuple[int, ...] = (3, 4, 6, 3),
-                 planes: tuple[int, ...] = (64, 128, 256, 512), strides: tuple[int, ...] | None = None, stem_width: int = 32,
-                 stem_stride: int = 2, maxpool: bool = True, n_classes: int = 1000, in_channels: int = 3,
-                 drop_path_rate: float = 0.0, act: str = "relu", **block_kwargs):
+def resnest14d(**kw) -> ResNet:
+    "ResNeSt-14 (2s1x64d), deep stem 32."
+    return ResNet(ResNeStBottleneck, (1, 1, 1, 1), stem="deep", stem_width=32, avg_down=True, **kw)
+def resnest26d(**kw) -> ResNet:
+    "ResNeSt-26 (2s1x64d), deep stem 32."
+    return ResNet(ResNeStBottleneck, (2, 2, 2, 2), stem="deep", stem_width=32, avg_down=True, **kw)
+def resnest50d(**kw) -> ResNet:
+    "ResNeSt-50 (2s1x64d): radix 2, cardinality 1, deep stem 32, avd, avg-down (the paper's ResNeSt-50)."
+    return ResNet(ResNeStBottleneck, (3, 4, 6, 3), stem="deep", stem_width=32, avg_down=True, **kw)
+def resnest101e(**kw) -> ResNet:
+    "ResNeSt-101 (2s1x64d), deep stem 64."
+    return ResNet(ResNeStBottleneck, (3, 4, 23, 3), stem="deep", stem_width=64, avg_down=True, **kw)
+def resnest50d_4s2x40d(**kw) -> ResNet:
+    "ResNeSt-50 ablation 4s2x40d (radix 4, cardinality 2, width 40, avd before the attention)."
+    return ResNet(ResNeStBottleneck, (3, 4, 6, 3), groups=2, base_width=40, stem="deep", stem_width=32, avg_down=True,
+                  block_kwargs=dict(radix=4, avd_first=True), **kw)
+
+RESNEST_MODELS = {f.__name__: f for f in (resnest14d, resnest26d, resnest50d, resnest101e, resnest50d_4s2x40d)}
+
+def create_resnest(name: str, **kw) -> ResNet:
+    "Build a published ResNeSt by name (see `RESNEST_MODELS`)."
+    return RESNEST_MODELS[check_choice("model", name, RESNEST_MODELS)](**kw)
+
+
+# %% ../nbs/31_resnest.ipynb #3848375e
+class CifarResNeSt(nn.Module):
+    "Small-image ResNet-D of ResNeSt bottlenecks: deep stem (stride 1 or 2, no max-pool), stages of any planes and blocks, GAP, linear head."
+    def __init__(self, layers: tuple[int, ...], planes: tuple[int, ...], stem_width: int = 16, stem_stride: int = 1, n_classes: int = 10,
+                 in_channels: int = 3, strides: tuple[int, ...] | None = None, act: str = "relu", **block_kwargs):
         super().__init__()
         strides = strides or (1,) + (2,) * (len(layers) - 1)
         if not (len(layers) == len(planes) == len(strides)) or not layers:
             raise ValueError(f"layers, planes and strides need one entry per stage, got {layers}, {planes}, {strides}")
-        _check_int("stem_width", stem_width); check_choice("stem_stride", stem_stride, (1, 2))
-        w = stem_width
-        self.conv1 = nn.Sequential(nn.Conv2d(in_channels, w, 3, stem_stride, 1, bias=False), nn.BatchNorm2d(w), make_act(act),
-                                   nn.Conv2d(w, w, 3, 1, 1, bias=False), nn.BatchNorm2d(w), make_act(act),
-                                   nn.Conv2d(w, 2 * w, 3, 1, 1, bias=False))
-        self.bn1, self.act1 = nn.BatchNorm2d(2 * w), make_act(act)
-        self.maxpool = nn.MaxPool2d(3, 2, 1) if maxpool else nn.Identity()
-        total, done, channels = sum(layers), 0, 2 * w
-        self.stages = []
-        for i, (p, n, s) in enumerate(zip(planes, layers, strides)):
-            rates = [drop_path_rate * (done + j) / max(total - 1, 1) for j in range(n)]
-            setattr(self, f"layer{i + 1}", make_stage(block, channels, p, n, s, rates, act=act, **block_kwargs))
-            self.stages.append(f"layer{i + 1}")
-            channels, done = p * block.expansion, done + n
-        self.num_features = channels
+        check_choice("stem_stride", stem_stride, (1, 2))
+        self.conv1 = deep_stem(in_channels, stem_width, stem_stride, act)
+        self.bn1, self.act = nn.BatchNorm2d(2 * stem_width), make_act(act)
+        stages, channels = [], 2 * stem_width
+        for p, n, s in zip(planes, layers, strides):
+            stages.append(make_stage(ResNeStBottleneck, channels, p, n, s, act=act, avg_down=True, **block_kwargs))
+            channels = p * ResNeStBottleneck.expansion
+        self.stages = nn.Sequential(*stages)
         self.fc = nn.Linear(channels, n_classes)
 
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.maxpool(self.act1(self.bn1(self.conv1(x))))
-        for name in self.stages: x = getattr(self, name)(x)
-        return x
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.forward_features(x).mean((2, 3)))
+        return self.fc(self.stages(self.act(self.bn1(self.conv1(x)))).mean((2, 3)))
 
-def resnest14d(**kw) -> ResNeSt:
-    "ResNeSt-14 (2s1x64d), deep stem 32."
-    return ResNeSt(layers=(1, 1, 1, 1), **kw)
-def resnest26d(**kw) -> ResNeSt:
-    "ResNeSt-26 (2s1x64d), deep stem 32."
-    return ResNeSt(layers=(2, 2, 2, 2), **kw)
-def resnest50d(**kw) -> ResNeSt:
-    "ResNeSt-50 (2s1x64d): radix 2, cardinality 1, deep stem 32, avd, avg-down (the paper's ResNeSt-50)."
-    return ResNeSt(layers=(3, 4, 6, 3), **kw)
-def resnest101e(**kw) -> ResNeSt:
-    "ResNeSt-101 (2s1x64d), deep stem 64."
-    return ResNeSt(layers=(3, 4, 23, 3), stem_width=64, **kw)
-def resnest50d_4s2x40d(**kw) -> ResNeSt:
-    "ResNeSt-50 ablation 4s2x40d (radix 4, cardinality 2, width 40, avd before the attention)."
-    return ResNeSt(layers=(3, 4, 6, 3), radix=4, cardinality=2, base_width=40, avd_first=True, **kw)
-
-RESNEST_MODELS = {f.__name__: f for f in (resnest14d, resnest26d, resnest50d, resnest101e, resnest50d_4s2x40d)}
-
-def create_resnest(name: str, **kw) -> ResNeSt:
-    "Build a published ResNeSt by name (see `RESNEST_MODELS`)."
-    return RESNEST_MODELS[check_choice("model", name, RESNEST_MODELS)](**kw)

@@ -91,12 +91,14 @@ def parse_value(name: str, text: str, spec: dict) -> Any:
     raise UsageError(f"parameter {name!r} expects {want}, got {text!r}")
 
 def parse_parameters(path: Path, pairs: list[tuple[str, str]]) -> dict[str, Any]:
-    "Typed parameters from (name, value) strings, checked against the notebook's parameters cell."
+    """Typed parameters from (name, value) strings, checked against the notebook's parameters cell. The notebook runs
+    in `nbs/`, so a relative folder (a parameter named `*_dir`) is made absolute against the caller's working directory."""
     specs = notebook_parameters(path)
     out = {}
     for name, text in pairs:
         if name not in specs: raise UsageError(f"unknown parameter {name!r} for {path.stem}; allowed: {', '.join(specs)}")
         out[name] = parse_value(name, text, specs[name])
+        if name.endswith("_dir") and isinstance(out[name], str): out[name] = str(Path(out[name]).expanduser().resolve())
     if "profile" in out: check_choice("profile", out["profile"], PROFILES)
     return out
 

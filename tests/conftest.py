@@ -80,7 +80,7 @@ def pytest_sessionfinish(session, exitstatus):
 
 @pytest.fixture(scope="session")
 def speed_vs_reference(record_speed):
-    """Forward + backward time of `ours` against a reference model (timm's) on the same input and thread count.
+    """Forward + backward time of `ours` against a reference model (timm's, torchvision's) on the same input and threads.
 
     Each side's time is the best of `repeats` steps after a warm-up; the two sides alternate `rounds` times so that
     a load spike from other processes hits both. Records the result with `record_speed`; returns ours / reference.
@@ -100,14 +100,14 @@ def speed_vs_reference(record_speed):
             model.zero_grad(set_to_none=True)
         return min(times)
 
-    def compare(name: str, ours, ref, x, threads: int | None = None, repeats: int = 3, rounds: int = 2) -> float:
+    def compare(name: str, ours, ref, x, threads: int | None = None, repeats: int = 3, rounds: int = 2, reference: str = "timm") -> float:
         ours.train(); ref.train()
         with torch_threads(threads or torch.get_num_threads()):
             pairs = [(step_seconds(ours, x, repeats), step_seconds(ref, x, repeats)) for _ in range(rounds)]
             n_threads = torch.get_num_threads()
         ratio = min(a / b for a, b in pairs)
-        record_speed(f"{name} vs timm", input=f"{'x'.join(map(str, x.shape))} fwd+bwd", threads=n_threads,
-                     ours_ms=min(a for a, _ in pairs) * 1e3, timm_ms=min(b for _, b in pairs) * 1e3, ratio=ratio)
+        record_speed(f"{name} vs {reference}", input=f"{'x'.join(map(str, x.shape))} fwd+bwd", threads=n_threads,
+                     ours_ms=min(a for a, _ in pairs) * 1e3, reference_ms=min(b for _, b in pairs) * 1e3, ratio=ratio)
         return ratio
     return compare
 

@@ -11,7 +11,7 @@ def test_resnet_parameter_counts_equal_timm(timm, name):
         assert count_params(RESNET_MODELS[name]()) == count_params(timm.create_model(name, pretrained=False))
 
 
-@pytest.mark.parametrize("name", ["resnet18", "resnext50_32x4d"])
+@pytest.mark.parametrize("name", ["resnet18", "resnet50d", "resnext50_32x4d"])
 def test_timm_weights_load_and_give_the_same_outputs(timm, name, randomise_weights):
     torch.manual_seed(0)
     ref = timm.create_model(name, pretrained=False).eval()
@@ -60,6 +60,13 @@ def test_rexnet_timm_weights_load_and_give_the_same_outputs(timm, name, randomis
         torch.testing.assert_close(ours.forward_features(x), feats, rtol=1e-4, atol=1e-4 * feats.abs().max().item())
         ours.features[5].se.bn.weight.mul_(1.5)  # a wrong SE weight would be seen
         assert not torch.allclose(ours.forward_features(x), feats, rtol=1e-4, atol=1e-4 * feats.abs().max().item())
+
+
+def test_rexnet_speed_against_timm(timm, speed_vs_reference):
+    torch.manual_seed(0)
+    ratio = speed_vs_reference("rexnet_100", REXNET_MODELS["rexnet_100"](), timm.create_model("rexnet_100", pretrained=False),
+                               torch.randn(4, 3, 128, 128))
+    assert ratio < 2
 
 
 @pytest.mark.parametrize("name", ["resnext50_32x4d", "resnext101_32x8d"])

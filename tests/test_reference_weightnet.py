@@ -39,3 +39,11 @@ def test_weightnet_models_build_and_run():
     model = SHUFFLENET_MODELS["weightnet_shufflenet_v2_x0_5"]().eval()
     with torch.no_grad():
         assert model(torch.randn(2, 3, 64, 64)).shape == (2, 1000)
+
+
+def test_shufflenet_speed_against_torchvision(torchvision_shim, speed_vs_reference):
+    import torchvision
+    torch.manual_seed(0)
+    ratio = speed_vs_reference("shufflenet_v2_x1_0", SHUFFLENET_MODELS["shufflenet_v2_x1_0"](), torchvision.models.shufflenet_v2_x1_0(weights=None),
+                               torch.randn(8, 3, 128, 128), reference="torchvision")
+    assert ratio < 2
