@@ -72,3 +72,30 @@ def test_pyg_walks_follow_the_same_metapath_types():
     assert (pos < model.dummy_idx).all()  # no dead ends in this network
     types = np.select([pos >= start["venue"], pos >= start["paper"]], [2, 1], 0)
     assert (types == np.array([0, 1, 2, 1, 0])).all()  # A-P-V-P-A, as metapath_walks
+
+
+def test_walk_speed_against_pyg(record_speed):
+    "Walks per second: our vectorised meta-path walker against PyG's MetaPath2Vec sampler, same network and walk length."
+    import time
+
+    from paper_repro.metapath2vec import metapath_walks
+    graph, _ = _network()
+    n_a, walks_per_node, steps = graph.num_nodes["author"], 20, 40
+    start = torch.arange(n_a).repeat(walks_per_node) + graph.offset["author"]
+    model = pyg_nn.MetaPath2Vec(_edge_index_dict(graph), embedding_dim=8, metapath=METAPATH, walk_length=steps,
+                                context_size=steps + 1, walks_per_node=walks_per_node)  # one window = the whole walk
+
+    def best_seconds(fn, repeats=5):
+        fn(); times = []  # warm-up
+        for _ in range(repeats):
+            t = time.perf_counter(); fn(); times.append(time.perf_counter() - t)
+        return min(times)
+
+    with threads(1):
+        g = torch.Generator().manual_seed(0)
+        ours = best_seconds(lambda: metapath_walks(graph, "author-paper-venue-paper-author", start, steps + 1, generator=g))
+        pyg = best_seconds(lambda: model._pos_sample(torch.arange(n_a)))
+    assert tuple(model._pos_sample(torch.arange(n_a)).shape) == (len(start), steps + 1)  # the same amount of work
+    record_speed("metapath walks vs PyG MetaPath2Vec", walks=len(start), nodes_per_walk=steps + 1, threads=1,
+                 ours_walks_per_s=len(start) / ours, pyg_walks_per_s=len(start) / pyg, ratio=ours / pyg)
+    assert ours < 5 * pyg  # a loose sanity bound; the ratio goes to results/benchmarks_reference.json (make bench)
