@@ -34,3 +34,18 @@ def test_large_rho_approaches_spectral_embedding():
     cc = {r: canonical_correlations(exaggerated_tsne(P, pca_init(x), rho=r, n_iter=400, n_early=100, gains=r == 1), le).mean().item()
           for r in (1.0, 1000.0)}
     assert cc[1000.0] > 0.95 and cc[1000.0] > cc[1.0], cc
+
+
+def test_collapse_above_critical_exaggeration():
+    """With the authors' Figure-1 optimiser, an embedding above rho_c = 1/((n-1) lambda_2(L)) shrinks towards a point; below it stays extended."""
+    from paper_repro.attraction_repulsion import critical_exaggeration, fig1_learning_rate
+
+    torch.set_num_threads(1)
+    x = _digits(300)
+    P = tsne_affinities(x, 30.0)
+    rho_c = critical_exaggeration(P)
+    radius = {}
+    for r in (rho_c / 2, rho_c * 2):
+        e = exaggerated_tsne(P, pca_init(x), rho=r, n_iter=400, n_early=100, learning_rate=fig1_learning_rate(300, r))
+        radius[r] = e.square().sum(1).mean().sqrt().item()
+    assert radius[rho_c / 2] > 1e-2 and radius[rho_c * 2] < 1e-8, (rho_c, radius)
