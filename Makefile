@@ -39,11 +39,10 @@ repro: install
 	$(BIN)/paper-repro run --all --update-notebooks
 	$(BIN)/paper-repro report
 
-# paper-repro bench: the package's own benchmarks; then the speed tests against test-only references (timm),
-# whose ratios go to results/benchmarks_reference.json.
+# paper-repro bench: the package's own benchmarks and notebook times (results/benchmarks.json); --reference adds the
+# speed tests against the test-only peers (timm, torchvision, PyG), whose ratios go to results/benchmarks_reference.json.
 bench: install
-	$(BIN)/paper-repro bench
-	PAPER_REPRO_SPEED_OUT=results/benchmarks_reference.json $(BIN)/python -m pytest -q -s -k speed tests
+	$(BIN)/paper-repro bench --reference
 
 lint: install
 	$(BIN)/ruff check paper_repro tests

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import ast
 import importlib
+import importlib.util
 import json
 import os
 import re
@@ -27,7 +28,7 @@ from .results import _fmt, atomic_write_text, build_report, load_results
 # %% auto #0
 __all__ = ['UsageError', 'paper_notebooks', 'find_paper', 'paper_summary', 'notebook_parameters', 'parse_value',
            'parse_parameters', 'run_paper', 'update_notebook_outputs', 'list_papers', 'all_modules', 'run_benchmarks',
-           'benchmark_table', 'main']
+           'run_reference_benchmarks', 'benchmark_table', 'main']
 
 # %% ../nbs/04_runner.ipynb #27f28796
 class UsageError(ValueError):
@@ -169,6 +170,22 @@ def run_benchmarks(root: Path | None = None, notebooks: bool = True) -> dict:
     atomic_write_text(output_root() / "results" / "benchmarks.json", json.dumps(res, indent=2) + "\n")
     return res
 
+def run_reference_benchmarks(root: Path | None = None) -> Path:
+    "Run the speed tests against test-only peers (`pytest -k speed tests/`); write results/benchmarks_reference.json."
+    root = root or project_root()
+    tests = root / "tests"
+    if not (tests / "conftest.py").is_file():
+        raise FileNotFoundError(f"bench --reference runs the speed tests in {tests}, which only a source checkout has")
+    missing = [m for m in ("pytest", "timm", "torch_geometric") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise ValueError(f"bench --reference needs the test-only peers ({', '.join(missing)} not installed): pip install -e '.[dev]'")
+    out = output_root() / "results" / "benchmarks_reference.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    rc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider", "-k", "speed", str(tests)],
+                        cwd=root, env=dict(os.environ, PAPER_REPRO_SPEED_OUT=str(out))).returncode
+    if rc != 0: raise RuntimeError(f"speed tests failed (pytest exit {rc}); ratios measured so far are in {out}")
+    return out
+
 def benchmark_table(res: dict) -> pd.DataFrame:
     "One row per measurement in a benchmarks dict."
     rows = [dict(benchmark=b, measure=k, value=v if isinstance(v, (int, float)) else _fmt(v)) for b, d in res["benchmarks"].items() for k, v in d.items()]
@@ -188,6 +205,8 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("report", help="build results/REPORT.md from results/*.json")
     b = sub.add_parser("bench", help="run the benchmarks and time each notebook; write results/benchmarks.json")
     b.add_argument("--no-notebooks", action="store_true", help="skip timing the notebooks' default runs")
+    b.add_argument("--reference", action="store_true",
+                   help="then run the speed tests against timm/torchvision/PyG (source checkout, dev extras); write results/benchmarks_reference.json")
     return p
 
 def _run(args, root: Path) -> int:
@@ -225,6 +244,9 @@ def main(argv: list[str] | None = None) -> int:
             res = run_benchmarks(root, notebooks=not args.no_notebooks)
             print(benchmark_table(res).to_string(index=False))
             print(f"wrote {output_root() / 'results' / 'benchmarks.json'}")
+            if args.reference:
+                try: print(f"wrote {run_reference_benchmarks(root)}")
+                except RuntimeError as e: print(f"paper-repro: {e}", file=sys.stderr); return 1
         return 0
     except (ValueError, FileNotFoundError) as e:
         print(f"paper-repro: error: {e}", file=sys.stderr)
