@@ -106,11 +106,13 @@ def parse_metapath(graph: HeteroGraph, metapath: str | list[str] | tuple[str, ..
     return mp
 
 def _step(cur: torch.Tensor, rowptr: torch.Tensor, col: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-    "One uniform step from each local id in `cur` along CSR (rowptr, col); -1 where a node has no neighbour."
-    start, deg = rowptr[cur], rowptr[cur + 1] - rowptr[cur]
+    "One uniform step from each local id in `cur` along CSR (rowptr, col); -1 where a walker is dead (-1) or its node has no neighbour."
+    node = cur.clamp(min=0)  # every walker draws, dead or not: whole-column steps, no gather/scatter of the live ones
+    start = rowptr[node]; deg = rowptr[node + 1] - start
     r = torch.rand(len(cur), generator=generator, dtype=torch.float64)
     pick = start + (r * deg).long().clamp(max=(deg - 1).clamp(min=0))
-    return torch.where(deg > 0, col[pick.clamp(max=max(len(col) - 1, 0))] if len(col) else torch.full_like(cur, -1), torch.full_like(cur, -1))
+    nxt = col[pick.clamp(max=max(len(col) - 1, 0))] if len(col) else torch.full_like(cur, -1)
+    return nxt.masked_fill_((cur < 0) | (deg == 0), -1)
 
 def metapath_walks(graph: HeteroGraph, metapath: str | list[str], start: torch.Tensor, walk_length: int,
                    generator: torch.Generator | None = None) -> torch.Tensor:
@@ -119,33 +121,22 @@ def metapath_walks(graph: HeteroGraph, metapath: str | list[str], start: torch.T
     start = torch.as_tensor(start, dtype=torch.long)
     if len(start) and (graph.node_type[start] != graph.node_types.index(mp[0])).any():
         raise ValueError(f"walks of meta-path {'-'.join(mp)} must start at {mp[0]!r} nodes (global ids {graph.offset[mp[0]]}..{graph.offset[mp[0]] + graph.num_nodes[mp[0]] - 1})")
-    walks = torch.full((len(start), walk_length), -1, dtype=torch.long)
-    walks[:, 0] = start
-    alive = torch.arange(len(start))
-    cycle = len(mp) - 1
+    cur, walks, cycle = start, [start], len(mp) - 1
     for i in range(1, walk_length):
         s, t = mp[(i - 1) % cycle], mp[(i - 1) % cycle + 1]
-        rowptr, col = graph.adj[(s, t)]
-        nxt = _step(walks[alive, i - 1] - graph.offset[s], rowptr, col, generator)
-        walks[alive, i] = nxt
-        alive = alive[nxt >= 0]
-        if not len(alive): break
-    return walks
+        rowptr, col = graph.adj[(s, t)]  # local ids of type s -> global ids of type t
+        cur = _step(torch.where(cur >= 0, cur - graph.offset[s], -1), rowptr, col, generator)
+        walks.append(cur)
+    return torch.stack(walks, 1)
 
 def uniform_walks(graph: HeteroGraph, start: torch.Tensor, walk_length: int, generator: torch.Generator | None = None,
                   csr: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
     "DeepWalk's walks: uniform steps over all neighbours, types ignored; (len(start), walk_length), -1 after a dead end."
     check_positive("walk_length", walk_length)
     rowptr, col = csr if csr is not None else graph.homogeneous_csr()
-    walks = torch.full((len(start), walk_length), -1, dtype=torch.long)
-    walks[:, 0] = torch.as_tensor(start, dtype=torch.long)
-    alive = torch.arange(len(start))
-    for i in range(1, walk_length):
-        nxt = _step(walks[alive, i - 1], rowptr, col, generator)
-        walks[alive, i] = nxt
-        alive = alive[nxt >= 0]
-        if not len(alive): break
-    return walks
+    walks = [torch.as_tensor(start, dtype=torch.long)]
+    for _ in range(1, walk_length): walks.append(_step(walks[-1], rowptr, col, generator))
+    return torch.stack(walks, 1)
 
 def naive_metapath_walks(graph: HeteroGraph, metapath: str | list[str], start: list[int], walk_length: int, seed: int = 0) -> list[list[int]]:
     "Reference walker: one walker and one step at a time in plain Python (neighbour lists, `random.choice`)."

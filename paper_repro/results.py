@@ -133,9 +133,11 @@ def _speed_section(results_dir: Path) -> list[str]:
     p = results_dir / "benchmarks_reference.json"
     if not p.exists(): return []
     d = json.loads(p.read_text())
-    t = pd.DataFrame([dict(comparison=k, **v) for k, v in sorted(d["speed"].items())])
-    return [f"## Speed against reference implementations\n\n`make bench`, torch {d['torch']}; ratio = ours / reference "
-            f"(below 1: ours is faster).\n\n" + t.to_markdown(index=False, floatfmt=".3g")]
+    cols = ["comparison", "input", "threads", "ours_ms", "reference_ms", "ratio"]
+    t = pd.DataFrame([dict(comparison=k, **v) for k, v in sorted(d["speed"].items())], columns=cols)
+    return [f"## Speed against reference implementations\n\n`make bench`, torch {d['torch']}; each side's best time of the "
+            f"same work on the same input and threads; ratio = ours / reference (below 1: ours is faster).\n\n"
+            + t.to_markdown(index=False, floatfmt=("", "", "g", ".1f", ".1f", ".3f"))]
 
 def build_report(results_dir: Path | str | None = None) -> Path:
     "Write `results/REPORT.md`: one row per claim across all papers and a verdict count; return its path."

@@ -83,7 +83,8 @@ def speed_vs_reference(record_speed):
     """Forward + backward time of `ours` against a reference model (timm's, torchvision's) on the same input and threads.
 
     Each side's time is the best of `repeats` steps after a warm-up; the two sides alternate `rounds` times so that
-    a load spike from other processes hits both. Records the result with `record_speed`; returns ours / reference.
+    a load spike from other processes hits both. The ratio is ours' best over the reference's best. Records the result
+    with `record_speed`; returns ours / reference.
     """
     import time
 
@@ -100,14 +101,15 @@ def speed_vs_reference(record_speed):
             model.zero_grad(set_to_none=True)
         return min(times)
 
-    def compare(name: str, ours, ref, x, threads: int | None = None, repeats: int = 3, rounds: int = 2, reference: str = "timm") -> float:
+    def compare(name: str, ours, ref, x, threads: int | None = None, repeats: int = 3, rounds: int = 3, reference: str = "timm") -> float:
         ours.train(); ref.train()
         with torch_threads(threads or torch.get_num_threads()):
             pairs = [(step_seconds(ours, x, repeats), step_seconds(ref, x, repeats)) for _ in range(rounds)]
             n_threads = torch.get_num_threads()
-        ratio = min(a / b for a, b in pairs)
+        ours_s, ref_s = min(a for a, _ in pairs), min(b for _, b in pairs)  # each side's best: no side gets a lucky pairing
+        ratio = ours_s / ref_s
         record_speed(f"{name} vs {reference}", input=f"{'x'.join(map(str, x.shape))} fwd+bwd", threads=n_threads,
-                     ours_ms=min(a for a, _ in pairs) * 1e3, reference_ms=min(b for _, b in pairs) * 1e3, ratio=ratio)
+                     ours_ms=ours_s * 1e3, reference_ms=ref_s * 1e3, ratio=ratio)
         return ratio
     return compare
 
@@ -130,3 +132,33 @@ def randomise_weights():
                 else: t.copy_(torch.randn(t.shape, generator=g) * (2 / t[0].numel()) ** 0.5)  # He scale: the signal neither dies nor explodes
         return model
     return randomise
+
+
+@pytest.fixture(scope="session")
+def matches_reference(randomise_weights):
+    """Copy a reference model's randomised weights into ours and check that both compute the same function.
+
+    `key` maps the reference's state-dict names to ours (strict load: every tensor has a place). Eval-mode outputs must
+    agree; with `features`, so must the train-mode feature maps (batch statistics keep the signal alive through deep
+    stacks, where eval-mode logits of random weights are nearly constant), which must depend on the input. Then
+    `perturb(ours)` changes one weight in place, and the comparison must fail, so it could have failed."""
+    import torch
+    from torch.testing import assert_close
+
+    def check(ours, ref, x, perturb, key=lambda k: k, features: bool = True, input_dependence: float = 0.05):
+        randomise_weights(ref.eval())
+        ours.eval().load_state_dict({key(k): v for k, v in ref.state_dict().items()}, strict=True)
+        with torch.no_grad():
+            out = ref(x)
+            assert out.std() > 1e-3  # a non-trivial output
+            assert_close(ours(x), out, rtol=1e-4, atol=1e-4 * out.abs().max().item())
+            run = ours
+            if features:
+                ref.train(); ours.train()
+                out, run = ref.forward_features(x), ours.forward_features
+                assert_close(run(x), out, rtol=1e-4, atol=1e-4 * out.abs().max().item())
+            assert (out[0] - out[1]).abs().mean() > input_dependence * out.abs().mean()  # it depends on the input
+            perturb(ours)
+            assert not torch.allclose(run(x), out, rtol=1e-4, atol=1e-4 * out.abs().max().item())
+    return check
+

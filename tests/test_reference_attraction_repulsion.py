@@ -1,4 +1,5 @@
 """Exact t-SNE with exaggeration against scikit-learn: KL of TSNE(method="exact") at rho=1, SpectralEmbedding at large rho."""
+import pytest
 import torch
 from sklearn.manifold import TSNE, SpectralEmbedding
 
@@ -9,7 +10,15 @@ from paper_repro.attraction_repulsion import (
     pca_init,
     tsne_affinities,
 )
+from paper_repro.core import threads
 from paper_repro.data import load_digits_data
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    "One thread for these tests (reproducible float sums), restored afterwards so later tests keep the machine's count."
+    with threads(1):
+        yield
 
 
 def _digits(n):
@@ -18,7 +27,6 @@ def _digits(n):
 
 
 def test_kl_matches_sklearn_exact_tsne():
-    torch.set_num_threads(1)
     x = _digits(400)
     P = tsne_affinities(x, 30.0)
     ours = kl_divergence(P, exaggerated_tsne(P, pca_init(x), rho=1.0, n_iter=1000, n_early=250)).item()
@@ -27,7 +35,6 @@ def test_kl_matches_sklearn_exact_tsne():
 
 
 def test_large_rho_approaches_spectral_embedding():
-    torch.set_num_threads(1)
     x = _digits(300)
     P = tsne_affinities(x, 30.0)
     le = torch.from_numpy(SpectralEmbedding(2, affinity="precomputed", random_state=0).fit_transform(P.numpy()))
@@ -40,7 +47,6 @@ def test_collapse_above_critical_exaggeration():
     """With the authors' Figure-1 optimiser, an embedding above rho_c = 1/((n-1) lambda_2(L)) shrinks towards a point; below it stays extended."""
     from paper_repro.attraction_repulsion import critical_exaggeration, fig1_learning_rate
 
-    torch.set_num_threads(1)
     x = _digits(300)
     P = tsne_affinities(x, 30.0)
     rho_c = critical_exaggeration(P)
