@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import platform
 import tempfile
 import time
 from pathlib import Path
@@ -21,7 +22,7 @@ from .core import check_choice, output_root
 
 # %% auto #0
 __all__ = ['VERDICTS', 'RESULT_KEYS', 'CLAIM_KEYS', 'verdict', 'gap_standard_error', 'gap_verdict', 'atomic_write_text',
-           'Results', 'load_results', 'build_report']
+           'machine_description', 'Results', 'load_results', 'build_report']
 
 # %% ../nbs/03_results.ipynb #87b9fd01
 VERDICTS = ("reproduced", "partly", "not reproduced", "not testable in quick profile")
@@ -66,6 +67,17 @@ def atomic_write_text(path: Path | str, text: str) -> Path:
         Path(tmp).unlink(missing_ok=True); raise
     return path
 
+def machine_description(device: str | torch.device = "cpu") -> str:
+    """What a run ran on: the GPU's name on CUDA, else the CPU's model name and torch's thread count. A seed gives the
+    same numbers bit for bit on one machine, but CPU models with different vector kernels differ in the last bits,
+    which training amplifies; so every results JSON says where it came from."""
+    if str(device).startswith("cuda") and torch.cuda.is_available(): return torch.cuda.get_device_name(torch.device(device))
+    name = platform.processor() or platform.machine()
+    try:
+        name = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name"))
+    except (OSError, StopIteration): pass
+    return f"{name}, {torch.get_num_threads()} threads"
+
 class Results:
     "Claims, metrics and figures of one notebook run; `write()` saves `results/<paper>.json`."
     def __init__(self, paper: str, arxiv: str, title: str, profile: str, device: str, seed: int, out_dir: Path | str | None = None):
@@ -99,14 +111,14 @@ class Results:
 
     def to_dict(self) -> dict:
         return dict(paper=self.paper, arxiv=self.arxiv, title=self.title, profile=self.profile, device=self.device, seed=self.seed,
-                    torch=torch.__version__, seconds=round(time.perf_counter() - self._start, 2), claims=self.claims, metrics=self.metrics)
+                    machine=machine_description(self.device), torch=torch.__version__, seconds=round(time.perf_counter() - self._start, 2), claims=self.claims, metrics=self.metrics)
 
     def write(self) -> Path:
         "Write `results/<paper>.json` atomically; return its path."
         return atomic_write_text(self.out_dir / "results" / f"{self.paper}.json", json.dumps(self.to_dict(), indent=2) + "\n")
 
 # %% ../nbs/03_results.ipynb #615b8e6c
-RESULT_KEYS = ("paper", "arxiv", "profile", "device", "seed", "torch", "seconds", "claims", "metrics")
+RESULT_KEYS = ("paper", "arxiv", "profile", "device", "machine", "seed", "torch", "seconds", "claims", "metrics")
 CLAIM_KEYS = ("id", "claim", "metric", "paper_value", "ours", "verdict", "rule")
 
 def load_results(results_dir: Path | str) -> list[dict]:
@@ -147,7 +159,7 @@ def build_report(results_dir: Path | str | None = None) -> Path:
             for d in runs for c in d["claims"]]
     table = pd.DataFrame(rows, columns=["paper", "id", "claim", "paper_value", "ours", "verdict"])
     counts = table["verdict"].value_counts().reindex(VERDICTS, fill_value=0)
-    runs_md = pd.DataFrame([dict(paper=d["paper"], arxiv=d["arxiv"], profile=d["profile"], device=d["device"], seed=d["seed"],
+    runs_md = pd.DataFrame([dict(paper=d["paper"], arxiv=d["arxiv"], profile=d["profile"], device=d["device"], machine=d["machine"], seed=d["seed"],
                                  torch=d["torch"], seconds=d["seconds"]) for d in runs])
     text = "\n\n".join([
         "# paper_repro: results report",
