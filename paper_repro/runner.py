@@ -181,7 +181,7 @@ def run_reference_benchmarks(root: Path | None = None) -> Path:
         raise ValueError(f"bench --reference needs the test-only peers ({', '.join(missing)} not installed): pip install -e '.[dev]'")
     out = output_root() / "results" / "benchmarks_reference.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    rc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider", "-k", "speed", str(tests)],
+    rc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider", "--bench", "-k", "speed", str(tests)],
                         cwd=root, env=dict(os.environ, PAPER_REPRO_SPEED_OUT=str(out))).returncode
     if rc != 0: raise RuntimeError(f"speed tests failed (pytest exit {rc}); ratios measured so far are in {out}")
     return out

@@ -10,6 +10,19 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
 
+def pytest_addoption(parser):
+    parser.addoption("--bench", action="store_true", help="also run the tests marked `bench` (slow speed comparisons; make bench)")
+
+
+def pytest_collection_modifyitems(config, items):
+    "Deselect the `bench` tests unless --bench is given: `make test` stays fast, `make bench` runs them."
+    if config.getoption("--bench"): return
+    bench = [item for item in items if item.get_closest_marker("bench")]
+    if bench:
+        config.hook.pytest_deselected(items=bench)
+        items[:] = [item for item in items if not item.get_closest_marker("bench")]
+
+
 @pytest.fixture
 def root() -> Path:
     return ROOT
