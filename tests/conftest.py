@@ -95,9 +95,9 @@ def pytest_sessionfinish(session, exitstatus):
 def speed_vs_reference(record_speed):
     """Forward + backward time of `ours` against a reference model (timm's, torchvision's) on the same input and threads.
 
-    Each side's time is the best of `repeats` steps after a warm-up; the two sides alternate `rounds` times so that
-    a load spike from other processes hits both. The ratio is ours' best over the reference's best. Records the result
-    with `record_speed`; returns ours / reference.
+    After a warm-up step each, the two models alternate step by step (ours, reference, ours, ...) for `steps` timed
+    steps each, so that load from other processes and the CPU's clock hit both alike; each side's time is its best
+    step and the ratio is ours' best over the reference's best. Records the result with `record_speed`; returns the ratio.
     """
     import time
 
@@ -105,19 +105,17 @@ def speed_vs_reference(record_speed):
 
     from paper_repro.core import threads as torch_threads
 
-    def step_seconds(model, x, repeats):
-        times = []
-        for i in range(repeats + 1):  # the first step is a warm-up
-            t = time.perf_counter()
-            model(x).sum().backward()
-            if i: times.append(time.perf_counter() - t)
-            model.zero_grad(set_to_none=True)
-        return min(times)
+    def step_seconds(model, x):
+        t = time.perf_counter()
+        model(x).sum().backward()
+        model.zero_grad(set_to_none=True)
+        return time.perf_counter() - t
 
-    def compare(name: str, ours, ref, x, threads: int | None = None, repeats: int = 3, rounds: int = 3, reference: str = "timm") -> float:
+    def compare(name: str, ours, ref, x, threads: int | None = None, steps: int = 9, reference: str = "timm") -> float:
         ours.train(); ref.train()
         with torch_threads(threads or torch.get_num_threads()):
-            pairs = [(step_seconds(ours, x, repeats), step_seconds(ref, x, repeats)) for _ in range(rounds)]
+            step_seconds(ours, x); step_seconds(ref, x)  # warm-up: allocator, kernels' first-call costs
+            pairs = [(step_seconds(ours, x), step_seconds(ref, x)) for _ in range(steps)]
             n_threads = torch.get_num_threads()
         ours_s, ref_s = min(a for a, _ in pairs), min(b for _, b in pairs)  # each side's best: no side gets a lucky pairing
         ratio = ours_s / ref_s
