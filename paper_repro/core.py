@@ -21,8 +21,9 @@ from tqdm import tqdm
 
 # %% auto #0
 __all__ = ['DEVICES', 'PROFILES', 'BENCHMARKS', 'check_choice', 'check_positive', 'check_range', 'parse_numbers',
-           'seed_everything', 'get_device', 'set_threads', 'threads', 'Timer', 'saved_tensor_bytes', 'progress_bar',
-           'in_test', 'resolve_profile', 'project_root', 'output_root', 'count_params', 'register_benchmark']
+           'seed_everything', 'get_device', 'set_threads', 'threads', 'Timer', 'saved_tensor_bytes', 'in_seed_worker',
+           'progress_bar', 'map_seeds', 'in_test', 'resolve_profile', 'project_root', 'output_root', 'count_params',
+           'register_benchmark']
 
 # %% ../nbs/00_core.ipynb #e28935bd
 def check_choice(name: str, value: Any, allowed: Iterable) -> Any:
@@ -126,10 +127,59 @@ def saved_tensor_bytes(fn: Callable, *args, exclude: Iterable[torch.Tensor] = ()
     return sum(storages.values()), out
 
 # %% ../nbs/00_core.ipynb #c461a3fb
+_WORKER_ENV = "PAPER_REPRO_SEED_WORKER"
+
+def in_seed_worker() -> bool:
+    "True inside a `map_seeds` worker process (its progress bars stay silent)."
+    return os.environ.get(_WORKER_ENV) == "1"
+
 def progress_bar(iterable: Iterable | None = None, total: int | None = None, desc: str = "", disable: bool = False, **kwargs) -> tqdm:
-    "A tqdm text bar that redraws every 0.5 s in a terminal and every 10 s elsewhere (notebook outputs, logs)."
+    """A tqdm text bar that redraws every 0.5 s in a terminal and every 10 s elsewhere (notebook outputs, logs); silent
+    inside a `map_seeds` worker, whose parent shows one bar over the seeds."""
     kwargs.setdefault("mininterval", 0.5 if sys.stderr.isatty() else 10.0)
-    return tqdm(iterable, total=total, desc=desc, disable=disable, **kwargs)
+    return tqdm(iterable, total=total, desc=desc, disable=disable or in_seed_worker(), **kwargs)
+
+# %% ../nbs/00_core.ipynb #d2d08b19
+def _seed_call(fn: Callable, seed: int) -> Any:
+    "Run `fn(seed)` on one torch thread after `seed_everything(seed)`; restore the thread count."
+    with threads(1):
+        seed_everything(seed)
+        return fn(seed)
+
+def _worker_init() -> None:
+    os.environ[_WORKER_ENV] = "1"
+    torch.set_num_threads(1)
+
+def _can_fork() -> bool:
+    import multiprocessing as mp
+    return "fork" in mp.get_all_start_methods() and sys.platform.startswith("linux")
+
+def map_seeds(fn: Callable[[int], Any], seeds: Iterable[int], workers: int | str = "auto", device: str | torch.device = "cpu",
+              desc: str = "seeds") -> list:
+    """`[fn(s) for s in seeds]`, each call seeded with `seed_everything(s)` on one torch thread, in up to `workers`
+    forked processes ('auto': as many as there are cores and seeds on a CPU; 1 on a GPU or without fork)."""
+    seeds = [int(s) for s in seeds]
+    if not seeds: raise ValueError("map_seeds needs at least one seed")
+    if len(set(seeds)) != len(seeds): raise ValueError(f"seeds must be distinct, got {seeds}")
+    accelerator = (get_device(device) if isinstance(device, str) else torch.device(device)).type != "cpu"
+    if workers == "auto":
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        workers = 1 if accelerator or not _can_fork() or in_seed_worker() else max(1, min(cores, len(seeds)))
+    check_positive("workers", workers)
+    if workers > 1 and not _can_fork():
+        raise ValueError(f"workers={workers} needs forked processes (Linux); use workers=1 or 'auto' on {sys.platform}")
+    if workers > 1 and accelerator:
+        raise ValueError(f"workers={workers} would fork a process holding a {device} context; use workers=1 or 'auto' on an accelerator")
+    if workers == 1:
+        return [_seed_call(fn, s) for s in progress_bar(seeds, desc=desc)]
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+    sys.stdout.flush(); sys.stderr.flush()
+    with ProcessPoolExecutor(max_workers=int(workers), mp_context=mp.get_context("fork"), initializer=_worker_init) as pool:
+        futures = [pool.submit(_seed_call, fn, s) for s in seeds]
+        out = []
+        for f in progress_bar(futures, desc=f"{desc} ({int(workers)} processes)"): out.append(f.result())
+    return out
 
 # %% ../nbs/00_core.ipynb #3e830b25
 PROFILES = ("quick", "full")

@@ -11,6 +11,7 @@ import os
 import platform
 import tempfile
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -18,29 +19,91 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .core import check_choice, output_root
+from .core import check_choice, check_range, output_root
 
 # %% auto #0
-__all__ = ['VERDICTS', 'RESULT_KEYS', 'CLAIM_KEYS', 'verdict', 'gap_standard_error', 'gap_verdict', 'atomic_write_text',
-           'machine_description', 'Results', 'load_results', 'build_report']
+__all__ = ['VERDICTS', 'NOT_TESTABLE', 'DIRECTIONS', 'RESULT_KEYS', 'CLAIM_KEYS', 'verdict', 'combine_parts', 'gate',
+           'seeds_to_decide', 'paired_comparison', 'atomic_write_text', 'machine_description', 'Results',
+           'load_results', 'build_report']
 
 # %% ../nbs/03_results.ipynb #87b9fd01
-VERDICTS = ("reproduced", "partly", "not reproduced", "not testable in quick profile")
+VERDICTS = ("reproduced", "partly", "inconclusive", "not reproduced", "not testable in quick profile")
+NOT_TESTABLE = "not testable in quick profile"
 
 def verdict(reproduced: bool, partly: bool = False) -> str:
-    "The verdict of a rule: 'reproduced' if `reproduced`, else 'partly' if `partly`, else 'not reproduced'."
+    """The verdict of a check with a stated tolerance: 'reproduced' if `reproduced`, else 'not reproduced'. (`partly` is
+    the older tolerance band some notebooks still use; a claim with named parts should use `combine_parts`.)"""
     return "reproduced" if reproduced else "partly" if partly else "not reproduced"
 
-def gap_standard_error(a: list[float], b: list[float]) -> float:
-    "Standard error of mean(a) - mean(b) from independent per-seed values (a single value contributes 0)."
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    return math.sqrt((a.var(ddof=1) / len(a) if len(a) > 1 else 0) + (b.var(ddof=1) / len(b) if len(b) > 1 else 0))
+def combine_parts(parts: dict[str, str]) -> str:
+    """The verdict of a claim made of named parts, from each part's verdict: their common verdict if they agree;
+    'partly' if some parts are reproduced and others are not; otherwise the least decided of them."""
+    if not parts: raise ValueError("combine_parts needs at least one part")
+    for name, v in parts.items(): check_choice(f"verdict of part {name!r}", v, VERDICTS)
+    found = set(parts.values())
+    if len(found) == 1: return found.pop()
+    if "reproduced" in found or "partly" in found: return "partly"
+    for v in (NOT_TESTABLE, "inconclusive"):  # no part reproduced, and the parts disagree: the weakest word wins
+        if v in found: return v
+    return "not reproduced"
 
-def gap_verdict(a: list[float], b: list[float], n_sigma: float = 2.0) -> tuple[str, str]:
-    "Verdict and rule for the claim 'a > b' from per-seed values: the mean gap must exceed `n_sigma` standard errors."
-    gap, se = float(np.mean(a)) - float(np.mean(b)), gap_standard_error(a, b)
-    rule = f"reproduced if mean(a) - mean(b) > {n_sigma:g} standard errors over seeds; partly if > 0"
-    return verdict(gap > n_sigma * se and gap > 0, gap > 0), rule
+# %% ../nbs/03_results.ipynb #0b6b34f0
+def gate(metric: str, values: float | Iterable[float], minimum: float | None = None, maximum: float | None = None) -> dict:
+    """A learning gate: the baseline's `metric` (its mean over seeds) must reach `minimum` (or stay at or below
+    `maximum`, for losses) for a comparison to be testable."""
+    if (minimum is None) == (maximum is None): raise ValueError("a gate needs exactly one of minimum= or maximum=")
+    value = float(np.mean(np.asarray(values, dtype=np.float64)))
+    passed = value >= minimum if minimum is not None else value <= maximum
+    return dict(metric=metric, value=value, minimum=minimum, maximum=maximum, passed=bool(passed))
+
+DIRECTIONS = ("greater", "less")
+
+def _t_quantile(df: int, confidence: float) -> float:
+    from scipy import stats
+    return float(stats.t.ppf(0.5 + confidence / 2, df))
+
+def seeds_to_decide(mean: float, sd: float, margin: float = 0.0, confidence: float = 0.95, limit: int = 10_000) -> int | None:
+    """The smallest number of paired seeds whose interval would exclude `margin` if the measured mean difference and
+    standard deviation held; None if that needs more than `limit` (a mean at the margin never decides)."""
+    gap = abs(mean - margin)
+    if sd == 0: return 2 if gap > 0 else None
+    if gap == 0: return None
+    n = max(2, math.ceil((_t_quantile(10**6, confidence) * sd / gap) ** 2))  # the normal-quantile guess, then step up
+    while n <= limit:
+        if _t_quantile(n - 1, confidence) * sd / math.sqrt(n) < gap: return n
+        n += 1
+    return None
+
+def paired_comparison(a: Iterable[float], b: Iterable[float], direction: str = "greater", margin: float = 0.0,
+                      gate: dict | None = None, confidence: float = 0.95, names: tuple[str, str] = ("a", "b")) -> dict:
+    """Decide the claim 'a beats b' (direction 'greater': a - b > margin; 'less': a - b < -margin) from per-seed paired
+    values: mean difference, Student-t interval with n - 1 degrees of freedom, verdict, seeds that would decide it."""
+    check_choice("direction", direction, DIRECTIONS)
+    check_range("confidence", confidence, 0, 1, low_open=True, high_open=True)
+    a, b = np.asarray(list(a), dtype=np.float64), np.asarray(list(b), dtype=np.float64)
+    if a.shape != b.shape or a.ndim != 1: raise ValueError(f"a and b must be per-seed values of equal length, got {a.shape} and {b.shape}")
+    if len(a) < 2: raise ValueError(f"a paired comparison needs at least 2 seeds (5 in the quick profile), got {len(a)}")
+    if not (np.isfinite(a).all() and np.isfinite(b).all()): raise ValueError("per-seed values must be finite")
+    d = a - b; n = len(d)
+    mean, sd = float(d.mean()), float(d.std(ddof=1))
+    half = _t_quantile(n - 1, confidence) * sd / math.sqrt(n)
+    lo, hi = mean - half, mean + half
+    s = 1.0 if direction == "greater" else -1.0                      # work on s * d: the paper's direction is "up"
+    lo_s, hi_s = min(s * lo, s * hi), max(s * lo, s * hi)
+    v = "reproduced" if lo_s > margin else "not reproduced" if hi_s < margin else "inconclusive"
+    if gate is not None and not gate["passed"]: v = NOT_TESTABLE
+    side = ">" if direction == "greater" else "<"
+    threshold = margin if direction == "greater" else -margin
+    rule = (f"paired over {n} seeds: reproduced if the {confidence:.0%} Student-t interval of {names[0]} - {names[1]} lies above "
+            if direction == "greater" else f"paired over {n} seeds: reproduced if the {confidence:.0%} Student-t interval of {names[0]} - {names[1]} lies below ")
+    rule += f"{threshold:g}, not reproduced if wholly on the other side, else inconclusive"
+    if gate is not None:
+        bound = f">= {gate['minimum']:g}" if gate["minimum"] is not None else f"<= {gate['maximum']:g}"
+        rule += f"; gate: {gate['metric']} {bound}"
+    return dict(verdict=v, rule=rule, claim=f"{names[0]} - {names[1]} {side} {threshold:g}", n_seeds=n, mean_difference=mean,
+                sd_difference=sd, interval=[lo, hi], confidence=confidence, direction=direction, margin=margin,
+                seeds_to_decide=seeds_to_decide(s * mean, sd, margin, confidence) if v == "inconclusive" else None,
+                per_seed={names[0]: a.tolist(), names[1]: b.tolist()}, gate=gate)
 
 # %% ../nbs/03_results.ipynb #7d8fcf03
 def _jsonable(x: Any) -> Any:
@@ -53,6 +116,16 @@ def _jsonable(x: Any) -> Any:
     if isinstance(x, float) and not math.isfinite(x): return None
     if isinstance(x, Path): return str(x)
     return x
+
+def _fmt_ours(c: dict) -> Any:
+    "A claim's measured value for a table: a comparison as 'mean difference [interval] (n seeds)', else `ours` as recorded."
+    cmp = c.get("comparison")
+    if not cmp: return c["ours"]
+    lo, hi = cmp["interval"]
+    text = f"{cmp['mean_difference']:+.3g} [{lo:+.3g}, {hi:+.3g}] ({cmp['n_seeds']} seeds)"
+    if cmp.get("seeds_to_decide"): text += f"; ~{cmp['seeds_to_decide']} seeds would decide"
+    if cmp.get("gate") and not cmp["gate"]["passed"]: text += f"; gate failed: {cmp['gate']['metric']} {cmp['gate']['value']:.3g}"
+    return text
 
 def atomic_write_text(path: Path | str, text: str) -> Path:
     "Write `text` to `path` through a temporary file in the same folder and an atomic rename."
@@ -85,11 +158,30 @@ class Results:
         self.out_dir = Path(out_dir) if out_dir is not None else output_root()
         self.claims: list[dict] = []; self.metrics: dict[str, Any] = {}; self._start = time.perf_counter()
 
-    def claim(self, id: str, claim: str, metric: str, paper_value: Any, ours: Any, verdict: str, rule: str) -> dict:
-        "Record claim `id`: the paper's statement and number, what we measured, and the verdict of `rule`."
+    def claim(self, id: str, claim: str, metric: str, paper_value: Any, ours: Any = None, verdict: str | None = None,
+              rule: str | None = None, central: bool = False, comparison: dict | None = None, parts: dict | None = None) -> dict:
+        """Record claim `id`: the paper's statement and number, what we measured, and the verdict of `rule`. A comparative
+        claim passes the `paired_comparison` that decided it (its verdict, rule, per-seed values, interval and gate are
+        recorded); a claim made of named parts passes `parts` (name -> verdict, or name -> `paired_comparison`) and gets
+        `combine_parts` of them. `central` marks the paper's headline claim(s)."""
+        if comparison is not None and parts is not None: raise ValueError("give either comparison= or parts=, not both")
+        decided = None
+        if comparison is not None: decided, rule = comparison["verdict"], rule or comparison["rule"]
+        if parts is not None:
+            part_verdicts = {k: p["verdict"] if isinstance(p, dict) else p for k, p in parts.items()}
+            decided = combine_parts(part_verdicts)
+        if decided is not None:
+            if verdict is not None and verdict != decided:
+                raise ValueError(f"claim {id!r}: verdict {verdict!r} given, but its comparison/parts decide {decided!r}")
+            verdict = decided
+        if verdict is None or rule is None: raise ValueError(f"claim {id!r} needs a verdict and a rule (or a comparison= or parts= that decide them)")
         check_choice("verdict", verdict, VERDICTS)
         if any(c["id"] == id for c in self.claims): raise ValueError(f"claim {id!r} recorded twice")
-        row = dict(id=id, claim=claim, metric=metric, paper_value=_jsonable(paper_value), ours=_jsonable(ours), verdict=verdict, rule=rule)
+        if ours is None and comparison is not None: ours = dict(difference=comparison["mean_difference"], interval=comparison["interval"])
+        row = dict(id=id, claim=claim, central=bool(central), metric=metric, paper_value=_jsonable(paper_value), ours=_jsonable(ours),
+                   verdict=verdict, rule=rule)
+        if comparison is not None: row["comparison"] = _jsonable(comparison)
+        if parts is not None: row["parts"] = _jsonable(parts)
         self.claims.append(row); return row
 
     def metric(self, name: str, value: Any) -> Any:
@@ -105,9 +197,10 @@ class Results:
         return path
 
     def table(self) -> pd.DataFrame:
-        "The Claims table: id, claim, paper value, ours, verdict, rule."
-        cols = ["id", "claim", "metric", "paper_value", "ours", "verdict", "rule"]
-        return pd.DataFrame(self.claims, columns=cols).set_index("id")
+        "The Claims table: id, central, claim, paper value, ours (a comparison's mean difference and interval), verdict, rule."
+        cols = ["id", "central", "claim", "metric", "paper_value", "ours", "verdict", "rule"]
+        rows = [dict(c, central="★" if c["central"] else "", ours=_fmt_ours(c)) for c in self.claims]
+        return pd.DataFrame(rows, columns=cols).set_index("id")
 
     def to_dict(self) -> dict:
         return dict(paper=self.paper, arxiv=self.arxiv, title=self.title, profile=self.profile, device=self.device, seed=self.seed,
@@ -119,7 +212,7 @@ class Results:
 
 # %% ../nbs/03_results.ipynb #615b8e6c
 RESULT_KEYS = ("paper", "arxiv", "profile", "device", "machine", "seed", "torch", "seconds", "claims", "metrics")
-CLAIM_KEYS = ("id", "claim", "metric", "paper_value", "ours", "verdict", "rule")
+CLAIM_KEYS = ("id", "claim", "central", "metric", "paper_value", "ours", "verdict", "rule")
 
 def load_results(results_dir: Path | str) -> list[dict]:
     "Every paper's results JSON in `results_dir`, checked against the schema, sorted by paper."
@@ -152,20 +245,29 @@ def _speed_section(results_dir: Path) -> list[str]:
             + t.to_markdown(index=False, floatfmt=("", "", "g", ".1f", ".1f", ".3f"))]
 
 def build_report(results_dir: Path | str | None = None) -> Path:
-    "Write `results/REPORT.md`: one row per claim across all papers and a verdict count; return its path."
+    """Write `results/REPORT.md`: the central claims (one row each, by paper), a verdict count, then every claim;
+    return its path."""
     results_dir = Path(results_dir) if results_dir is not None else output_root() / "results"
     runs = load_results(results_dir)
-    rows = [dict(paper=d["paper"], id=c["id"], claim=c["claim"], paper_value=_fmt(c["paper_value"]), ours=_fmt(c["ours"]), verdict=c["verdict"])
-            for d in runs for c in d["claims"]]
-    table = pd.DataFrame(rows, columns=["paper", "id", "claim", "paper_value", "ours", "verdict"])
+    rows = [dict(paper=d["paper"], id=c["id"], central="★" if c["central"] else "", claim=c["claim"], paper_value=_fmt(c["paper_value"]),
+                 ours=_fmt(_fmt_ours(c)), verdict=c["verdict"]) for d in runs for c in d["claims"]]
+    table = pd.DataFrame(rows, columns=["paper", "id", "central", "claim", "paper_value", "ours", "verdict"])
+    central = table[table["central"] == "★"].drop(columns="central")
+    unmarked = sorted({d["paper"] for d in runs} - set(central["paper"]))
+    central_md = central.to_markdown(index=False) if len(central) else "_no central claims recorded yet_"
+    if unmarked: central_md += f"\n\nNo central claim marked yet: {', '.join(unmarked)}."
     counts = table["verdict"].value_counts().reindex(VERDICTS, fill_value=0)
+    counts_central = central["verdict"].value_counts().reindex(VERDICTS, fill_value=0)
+    counts_md = pd.DataFrame({"central claims": counts_central, "all claims": counts}).to_markdown()
     runs_md = pd.DataFrame([dict(paper=d["paper"], arxiv=d["arxiv"], profile=d["profile"], device=d["device"], machine=d["machine"], seed=d["seed"],
                                  torch=d["torch"], seconds=d["seconds"]) for d in runs])
     text = "\n\n".join([
         "# paper_repro: results report",
         "Generated by `paper-repro report` from `results/*.json`; every number comes from a notebook run, "
-        "every verdict from the rule recorded next to it in that JSON.",
-        "## Verdicts\n\n" + counts.rename("claims").to_frame().to_markdown(),
+        "every verdict from the rule recorded next to it in that JSON. A comparative claim shows the mean paired "
+        "difference over seeds with its 95 % Student-t interval (CONVENTIONS §2.5).",
+        "## Central claims\n\nEach paper's headline effect, as measured by its quick profile.\n\n" + central_md,
+        "## Verdicts\n\n" + counts_md,
         "## Claims\n\n" + (table.to_markdown(index=False) if len(table) else "_no results yet: run `make repro`_"),
         "## Runs\n\n" + (runs_md.to_markdown(index=False) if len(runs_md) else "_none_")] + _speed_section(results_dir)) + "\n"
     return atomic_write_text(results_dir / "REPORT.md", text)
