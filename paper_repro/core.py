@@ -146,6 +146,11 @@ def _seed_call(fn: Callable, seed: int) -> Any:
         seed_everything(seed)
         return fn(seed)
 
+_SEED_FN: Callable | None = None  # the function a forked worker runs: inherited through fork, never pickled
+
+def _run_in_worker(seed: int) -> Any:
+    return _seed_call(_SEED_FN, seed)
+
 def _worker_init() -> None:
     os.environ[_WORKER_ENV] = "1"
     torch.set_num_threads(1)
@@ -174,11 +179,14 @@ def map_seeds(fn: Callable[[int], Any], seeds: Iterable[int], workers: int | str
         return [_seed_call(fn, s) for s in progress_bar(seeds, desc=desc)]
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
+    global _SEED_FN
     sys.stdout.flush(); sys.stderr.flush()
-    with ProcessPoolExecutor(max_workers=int(workers), mp_context=mp.get_context("fork"), initializer=_worker_init) as pool:
-        futures = [pool.submit(_seed_call, fn, s) for s in seeds]
-        out = []
-        for f in progress_bar(futures, desc=f"{desc} ({int(workers)} processes)"): out.append(f.result())
+    _SEED_FN, out = fn, []
+    try:
+        with ProcessPoolExecutor(max_workers=int(workers), mp_context=mp.get_context("fork"), initializer=_worker_init) as pool:
+            futures = [pool.submit(_run_in_worker, s) for s in seeds]
+            for f in progress_bar(futures, desc=f"{desc} ({int(workers)} processes)"): out.append(f.result())
+    finally: _SEED_FN = None
     return out
 
 # %% ../nbs/00_core.ipynb #3e830b25

@@ -15,7 +15,9 @@ import re
 import shutil
 import subprocess
 import sys
+import textwrap
 import time
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -27,8 +29,8 @@ from .results import _fmt, atomic_write_text, build_report, load_results
 
 # %% auto #0
 __all__ = ['UsageError', 'paper_notebooks', 'find_paper', 'paper_summary', 'notebook_parameters', 'parse_value',
-           'parse_parameters', 'run_paper', 'update_notebook_outputs', 'list_papers', 'all_modules', 'run_benchmarks',
-           'run_reference_benchmarks', 'benchmark_table', 'main']
+           'parse_parameters', 'outputs_to', 'is_default_run', 'run_paper', 'update_notebook_outputs', 'list_papers',
+           'format_paper_list', 'all_modules', 'run_benchmarks', 'run_reference_benchmarks', 'benchmark_table', 'main']
 
 # %% ../nbs/04_runner.ipynb #27f28796
 class UsageError(ValueError):
@@ -104,17 +106,36 @@ def parse_parameters(path: Path, pairs: list[tuple[str, str]]) -> dict[str, Any]
     return out
 
 # %% ../nbs/04_runner.ipynb #a17480e0
+@contextmanager
+def outputs_to(folder: Path | str | None):
+    "Within the block, notebooks (and their kernels) write results/ and figures/ under `folder` (None: leave as is)."
+    if folder is None: yield; return
+    saved, os.environ["PAPER_REPRO_OUT"] = os.environ.get("PAPER_REPRO_OUT"), str(folder)
+    try: yield
+    finally:
+        if saved is None: del os.environ["PAPER_REPRO_OUT"]
+        else: os.environ["PAPER_REPRO_OUT"] = saved
+
+def is_default_run(path: Path, parameters: dict[str, Any] | None) -> bool:
+    "True if `parameters` leave every parameter of the notebook at its default (the canonical quick run)."
+    specs = notebook_parameters(path)
+    return all(name in specs and specs[name]["default"] == value for name, value in (parameters or {}).items())
+
 def run_paper(name: str, parameters: dict[str, Any] | None = None, root: Path | None = None, progress: bool = True,
               update_notebook: bool = False) -> Path:
-    "Execute paper `name` through papermill with `parameters`; return the executed notebook's path."
+    """Execute paper `name` through papermill with `parameters`; return the executed notebook's path. Only the default
+    (quick) run updates the project's `results/` and `figures/`; a run with other parameters writes them next to its
+    executed notebook under `runs/<paper>/<stamp>/` (unless `PAPER_REPRO_OUT` names a folder)."""
     import papermill as pm
     root = root or project_root()
     paper, path = find_paper(name, root)
     if update_notebook and parameters: raise UsageError("--update-notebooks keeps the default (quick) run's outputs; drop the -p overrides")
     out = root / "runs" / paper / datetime.now().strftime("%Y%m%d-%H%M%S-%f") / path.name
     out.parent.mkdir(parents=True, exist_ok=True)
-    pm.execute_notebook(str(path), str(out), parameters=parameters or {}, cwd=str(path.parent), kernel_name="python3",
-                        progress_bar=progress, report_mode=False)
+    separate = not is_default_run(path, parameters) and not os.environ.get("PAPER_REPRO_OUT")
+    with outputs_to(out.parent if separate else None):
+        pm.execute_notebook(str(path), str(out), parameters=parameters or {}, cwd=str(path.parent), kernel_name="python3",
+                            progress_bar=progress, report_mode=False)
     if update_notebook: update_notebook_outputs(out, path)
     return out
 
@@ -139,6 +160,16 @@ def list_papers(root: Path | None = None) -> pd.DataFrame:
     return pd.DataFrame([dict(paper=k, notebook=p.name, summary=paper_summary(p), last_verdicts=verdicts.get(k, "(not run)"))
                          for k, p in paper_notebooks(root).items()])
 
+def format_paper_list(table: pd.DataFrame, width: int | None = None) -> str:
+    """`list_papers` as text for a terminal `width` columns wide (default: the terminal's): one line per paper with
+    its notebook and last verdicts, then its summary, wrapped and indented."""
+    width = width or shutil.get_terminal_size((100, 24)).columns
+    lines = []
+    for r in table.itertuples():
+        lines.append(textwrap.shorten(f"{r.paper}  ({r.notebook})  {r.last_verdicts}", width=max(width, 40), placeholder=" …"))
+        lines += textwrap.wrap(r.summary, width=max(width, 40), initial_indent="    ", subsequent_indent="    ")
+    return "\n".join(lines)
+
 # %% ../nbs/04_runner.ipynb #d64eda72
 def all_modules() -> list[str]:
     "Every module of the package, from nbdev's index."
@@ -155,15 +186,10 @@ def run_benchmarks(root: Path | None = None, notebooks: bool = True) -> dict:
         res["benchmarks"][name] = fn()
     if notebooks:  # timed runs write their results to a scratch folder, so the recorded results/ stay untouched
         import tempfile
-        with tempfile.TemporaryDirectory() as scratch:
-            saved, os.environ["PAPER_REPRO_OUT"] = os.environ.get("PAPER_REPRO_OUT"), scratch
-            try:
-                for paper in paper_notebooks(root):
-                    start = time.perf_counter(); run_paper(paper, root=root, progress=False)
-                    res["notebook_seconds"][paper] = round(time.perf_counter() - start, 1)
-            finally:
-                if saved is None: del os.environ["PAPER_REPRO_OUT"]
-                else: os.environ["PAPER_REPRO_OUT"] = saved
+        with tempfile.TemporaryDirectory() as scratch, outputs_to(scratch):
+            for paper in paper_notebooks(root):
+                start = time.perf_counter(); run_paper(paper, root=root, progress=False)
+                res["notebook_seconds"][paper] = round(time.perf_counter() - start, 1)
     res["notebook_target_seconds"] = 90
     import torch
     res.update(torch=torch.__version__, threads=torch.get_num_threads(), when=datetime.now().isoformat(timespec="seconds"))
@@ -221,7 +247,8 @@ def _run(args, root: Path) -> int:
         print(f"== {name}", file=sys.stderr, flush=True)
         try:
             out = run_paper(name, params[name], root, update_notebook=args.update_notebooks)
-            print(f"ok   {name}: {time.perf_counter() - start:.1f} s -> {out.relative_to(root)}")
+            where = out.parent if not is_default_run(paper_notebooks(root)[name], params[name]) and not os.environ.get("PAPER_REPRO_OUT") else output_root()
+            print(f"ok   {name}: {time.perf_counter() - start:.1f} s -> {out.relative_to(root)}; results and figures in {where}")
         except pm.PapermillExecutionError as e:
             failed.append(name)
             print(f"FAIL {name}: {e.ename}: {e.evalue} (executed notebook under runs/{name}/)")
@@ -235,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         root = project_root()
         if args.command == "list":
-            print(list_papers(root).to_string(index=False))
+            print(format_paper_list(list_papers(root)))
         elif args.command == "run":
             return _run(args, root)
         elif args.command == "report":

@@ -22,7 +22,7 @@ from .data import tensor_loader
 # %% auto #0
 __all__ = ['IGNORE_INDEX', 'fit', 'predict', 'evaluate', 'accuracy', 'reliability_bins', 'expected_calibration_error',
            'sequence_loss', 'masked_token_accuracy', 'fit_temperature', 'rank_of_positive', 'ranking_metrics',
-           'benchmark_loop_overhead']
+           'benchmark_loop_overhead', 'benchmark_seed_parallelism']
 
 # %% ../nbs/02_train.ipynb #6ae05ea3
 def _to(batch, device):
@@ -189,3 +189,30 @@ def benchmark_loop_overhead(repeats: int = 7, n: int = 4096, width: int = 512, e
             times[name].append(t.seconds)
     h, f = float(np.median(times["hand"])), float(np.median(times["fit"]))
     return dict(hand_loop_s=h, fit_s=f, ratio=f / h, target=1.05, steps=epochs * len(loader))
+
+# %% ../nbs/02_train.ipynb #e1e306a3
+def _small_training_run(seed: int, n: int = 4096, width: int = 256, epochs: int = 3) -> float:
+    "A small MLP training run of the size the quick profiles use; returns its last training loss."
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 32, generator=g); y = (x[:, :4].sum(1) > 0).long()
+    m = nn.Sequential(nn.Linear(32, width), nn.ReLU(), nn.Linear(width, width), nn.ReLU(), nn.Linear(width, 2))
+    hist = fit(m, tensor_loader(x, y, batch_size=64, shuffle=True, seed=seed), nn.functional.cross_entropy,
+               torch.optim.Adam(m.parameters(), lr=1e-3), epochs, device="cpu", progress=False)
+    return float(hist["train_loss"].iloc[-1])
+
+@register_benchmark("seeds_in_parallel")
+def benchmark_seed_parallelism(n_seeds: int = 6, workers: int | None = None, **size) -> dict:
+    """Wall time of `n_seeds` small training runs: sequential on one thread, `map_seeds` over `workers` processes (default:
+    all cores), and sequential with all cores' threads in one process; the losses must agree between the first two."""
+    from paper_repro.core import map_seeds, threads
+    import os
+    if workers is None: workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    seeds, run = list(range(n_seeds)), lambda s: _small_training_run(s, **size)
+    with threads(1): run(0)                                 # warm-up: lazy initialisation and first-call allocations
+    with Timer() as t_seq: seq = map_seeds(run, seeds, workers=1)
+    with Timer() as t_par: par = map_seeds(run, seeds, workers=workers)
+    with threads(None), Timer() as t_thr:
+        for s in seeds: seed_everything(s); run(s)
+    if seq != par: raise RuntimeError(f"map_seeds with {workers} workers gave other numbers than the sequential run: {par} vs {seq}")
+    return dict(n_seeds=n_seeds, workers=workers, one_thread_s=t_seq.seconds, processes_s=t_par.seconds, threads_s=t_thr.seconds,
+                speedup_vs_one_thread=t_seq.seconds / t_par.seconds, speedup_vs_threads=t_thr.seconds / t_par.seconds)
