@@ -38,7 +38,7 @@ def layer_rank(activation: str, d_in: int, d_out: int, n_samples: int, n_draws: 
 # %% ../nbs/33_rexnet.ipynb #7bb8f93b
 def rank_study(activations: list[str], d_in_values: list[int], d_out: int, n_samples: int, n_draws: int,
                rtol: float | None = None, seed: int = 0) -> list[dict]:
-    "Mean and std of rank(f(WX)) / d_out for every nonlinearity and input dimension (the paper's single-layer study)."
+    "Mean, std and per-draw values of rank(f(WX)) / d_out for every nonlinearity and input dimension (the paper's single-layer study)."
     bad = [d for d in d_in_values if d > d_out]
     if bad: raise ValueError(f"d_in_values must be at most d_out={d_out} (expand layers), got {bad}")
     rows = []
@@ -47,7 +47,7 @@ def rank_study(activations: list[str], d_in_values: list[int], d_out: int, n_sam
         for d_in in d_in_values:
             r = layer_rank(act, d_in, d_out, n_samples, n_draws, rtol, g)
             rows.append(dict(activation=act, d_in=d_in, d_out=d_out, ratio=d_in / d_out, rank_mean=r.mean().item(),
-                             rank_std=r.std().item() if n_draws > 1 else 0.0))
+                             rank_std=r.std().item() if n_draws > 1 else 0.0, ranks=r.tolist()))
     return rows
 
 # %% ../nbs/33_rexnet.ipynb #4a5a7faa

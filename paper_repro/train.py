@@ -22,7 +22,7 @@ from .data import tensor_loader
 # %% auto #0
 __all__ = ['IGNORE_INDEX', 'fit', 'predict', 'evaluate', 'accuracy', 'reliability_bins', 'expected_calibration_error',
            'sequence_loss', 'masked_token_accuracy', 'fit_temperature', 'rank_of_positive', 'ranking_metrics',
-           'benchmark_loop_overhead', 'benchmark_seed_parallelism']
+           'benchmark_loop_overhead', 'time_training_step', 'benchmark_seed_parallelism']
 
 # %% ../nbs/02_train.ipynb #6ae05ea3
 def _to(batch, device):
@@ -189,6 +189,21 @@ def benchmark_loop_overhead(repeats: int = 7, n: int = 4096, width: int = 512, e
             times[name].append(t.seconds)
     h, f = float(np.median(times["hand"])), float(np.median(times["fit"]))
     return dict(hand_loop_s=h, fit_s=f, ratio=f / h, target=1.05, steps=epochs * len(loader))
+
+# %% ../nbs/02_train.ipynb #df5d678a
+def time_training_step(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, loss_fn: Callable,
+                       device: str | torch.device = "auto", repeats: int = 5) -> float:
+    "Median seconds of one Adam step (forward, backward, update) of `model` on one batch, after a warm-up step."
+    check_positive("repeats", repeats)
+    device = device if isinstance(device, torch.device) else get_device(device)
+    model = model.to(device).train(); inputs, targets = inputs.to(device), targets.to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+    times = []
+    for i in range(repeats + 1):
+        with Timer(device) as t:
+            loss = loss_fn(model(inputs), targets); opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
+        if i: times.append(t.seconds)
+    return float(np.median(times))
 
 # %% ../nbs/02_train.ipynb #e1e306a3
 def _small_training_run(seed: int, n: int = 4096, width: int = 256, epochs: int = 3) -> float:
