@@ -37,15 +37,16 @@ def verdict(reproduced: bool, partly: bool = False) -> str:
 
 def combine_parts(parts: dict[str, str]) -> str:
     """The verdict of a claim made of named parts, from each part's verdict: their common verdict if they agree;
-    'partly' if some parts are reproduced and others are not; otherwise the least decided of them."""
+    'partly' if some parts are reproduced and others are not; else 'not reproduced' if any part is decisively against
+    the claim; else 'inconclusive' if any part is; else 'not testable in quick profile'."""
     if not parts: raise ValueError("combine_parts needs at least one part")
     for name, v in parts.items(): check_choice(f"verdict of part {name!r}", v, VERDICTS)
     found = set(parts.values())
     if len(found) == 1: return found.pop()
     if "reproduced" in found or "partly" in found: return "partly"
-    for v in (NOT_TESTABLE, "inconclusive"):  # no part reproduced, and the parts disagree: the weakest word wins
+    for v in ("not reproduced", "inconclusive"):  # no part reproduced: decisive evidence against wins, then "cannot tell"
         if v in found: return v
-    return "not reproduced"
+    return NOT_TESTABLE
 
 # %% ../nbs/03_results.ipynb #0b6b34f0
 def gate(metric: str, values: float | Iterable[float], minimum: float | None = None, maximum: float | None = None) -> dict:
@@ -56,7 +57,7 @@ def gate(metric: str, values: float | Iterable[float], minimum: float | None = N
     passed = value >= minimum if minimum is not None else value <= maximum
     return dict(metric=metric, value=value, minimum=minimum, maximum=maximum, passed=bool(passed))
 
-DIRECTIONS = ("greater", "less")
+DIRECTIONS = ("greater", "less", "equivalent")
 
 def _t_quantile(df: int, confidence: float) -> float:
     from scipy import stats
@@ -76,8 +77,9 @@ def seeds_to_decide(mean: float, sd: float, margin: float = 0.0, confidence: flo
 
 def paired_comparison(a: Iterable[float], b: Iterable[float], direction: str = "greater", margin: float = 0.0,
                       gate: dict | None = None, confidence: float = 0.95, names: tuple[str, str] = ("a", "b")) -> dict:
-    """Decide the claim 'a beats b' (direction 'greater': a - b > margin; 'less': a - b < -margin) from per-seed paired
-    values: mean difference, Student-t interval with n - 1 degrees of freedom, verdict, seeds that would decide it."""
+    """Decide the claim 'a beats b' (direction 'greater': a - b > margin; 'less': a - b < -margin) or 'a matches b'
+    ('equivalent': |a - b| < margin) from per-seed paired values: mean difference, Student-t interval with n - 1 degrees
+    of freedom, verdict, and the seeds that would decide it."""
     check_choice("direction", direction, DIRECTIONS)
     check_range("confidence", confidence, 0, 1, low_open=True, high_open=True)
     a, b = np.asarray(list(a), dtype=np.float64), np.asarray(list(b), dtype=np.float64)
@@ -88,21 +90,25 @@ def paired_comparison(a: Iterable[float], b: Iterable[float], direction: str = "
     mean, sd = float(d.mean()), float(d.std(ddof=1))
     half = _t_quantile(n - 1, confidence) * sd / math.sqrt(n)
     lo, hi = mean - half, mean + half
-    s = 1.0 if direction == "greater" else -1.0                      # work on s * d: the paper's direction is "up"
-    lo_s, hi_s = min(s * lo, s * hi), max(s * lo, s * hi)
-    v = "reproduced" if lo_s > margin else "not reproduced" if hi_s < margin else "inconclusive"
+    head = f"paired over {n} seeds: reproduced if the {confidence:.0%} Student-t interval of {names[0]} - {names[1]}"
+    if direction == "equivalent":                                    # two one-sided tests: the interval inside (-m, m)
+        if margin <= 0: raise ValueError(f"an equivalence claim needs a margin > 0, got {margin}")
+        v = "reproduced" if -margin < lo and hi < margin else "not reproduced" if lo > margin or hi < -margin else "inconclusive"
+        gap, side, threshold = abs(margin - abs(mean)), "within ±", margin
+        rule = f"{head} lies inside (-{margin:g}, {margin:g}), not reproduced if wholly outside it, else inconclusive"
+    else:
+        s = 1.0 if direction == "greater" else -1.0                  # work on s * d: the paper's direction is "up"
+        lo_s, hi_s = min(s * lo, s * hi), max(s * lo, s * hi)
+        v = "reproduced" if lo_s > margin else "not reproduced" if hi_s < margin else "inconclusive"
+        gap, side, threshold = abs(s * mean - margin), ">" if direction == "greater" else "<", margin if direction == "greater" else -margin
+        rule = f"{head} lies {'above' if direction == 'greater' else 'below'} {threshold:g}, not reproduced if wholly on the other side, else inconclusive"
     if gate is not None and not gate["passed"]: v = NOT_TESTABLE
-    side = ">" if direction == "greater" else "<"
-    threshold = margin if direction == "greater" else -margin
-    rule = (f"paired over {n} seeds: reproduced if the {confidence:.0%} Student-t interval of {names[0]} - {names[1]} lies above "
-            if direction == "greater" else f"paired over {n} seeds: reproduced if the {confidence:.0%} Student-t interval of {names[0]} - {names[1]} lies below ")
-    rule += f"{threshold:g}, not reproduced if wholly on the other side, else inconclusive"
     if gate is not None:
         bound = f">= {gate['minimum']:g}" if gate["minimum"] is not None else f"<= {gate['maximum']:g}"
         rule += f"; gate: {gate['metric']} {bound}"
     return dict(verdict=v, rule=rule, claim=f"{names[0]} - {names[1]} {side} {threshold:g}", n_seeds=n, mean_difference=mean,
                 sd_difference=sd, interval=[lo, hi], confidence=confidence, direction=direction, margin=margin,
-                seeds_to_decide=seeds_to_decide(s * mean, sd, margin, confidence) if v == "inconclusive" else None,
+                seeds_to_decide=seeds_to_decide(gap, sd, 0.0, confidence) if v == "inconclusive" else None,
                 per_seed={names[0]: a.tolist(), names[1]: b.tolist()}, gate=gate)
 
 # %% ../nbs/03_results.ipynb #7d8fcf03
