@@ -78,31 +78,60 @@ def _smooth_noise(rng: np.random.Generator, n: int, size: int, cells: int = 4) -
     coarse = torch.tensor(rng.standard_normal((n, 1, cells, cells)), dtype=torch.float32)
     return torch.nn.functional.interpolate(coarse, size=(size, size), mode="bilinear", align_corners=False)[:, 0].numpy()
 
+def _tiled_masks(rng: np.random.Generator, labels: np.ndarray, radius: np.ndarray, cx: np.ndarray, cy: np.ndarray,
+                 xs: np.ndarray, ys: np.ndarray, spacing: float, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Masks (n, size, size) of small copies of each image's class shape on a jittered grid of `spacing` pixels (glyph
+    radius 0.34-0.44 spacing, jitter up to 0.06 spacing, so a glyph stays in its cell), kept inside the square of
+    half-side `radius` around (cx, cy); and the squares' masks."""
+    n = len(labels)
+    inside = (abs(xs[None] - cx[:, None, None]) <= radius[:, None, None]) & (abs(ys[None] - cy[:, None, None]) <= radius[:, None, None])
+    ox, oy = rng.uniform(0, spacing, n), rng.uniform(0, spacing, n)            # grid offset
+    cells = int(np.ceil(xs.shape[1] / spacing)) + 2
+    jx, jy = (rng.uniform(-0.06, 0.06, (n, cells, cells)) * spacing for _ in range(2))
+    r = rng.uniform(0.34, 0.44, n)[:, None, None] * spacing
+    ix = np.floor((xs[None] - ox[:, None, None]) / spacing).astype(int) + 1   # the cell of each pixel (1: the first full cell)
+    iy = np.floor((ys[None] - oy[:, None, None]) / spacing).astype(int) + 1
+    k = np.arange(n)[:, None, None]
+    gx = ox[:, None, None] + (ix - 0.5) * spacing + jx[k, iy, ix]              # the centre of the glyph in that cell
+    gy = oy[:, None, None] + (iy - 0.5) * spacing + jy[k, iy, ix]
+    masks = _shape_masks((xs[None] - gx) / r, (ys[None] - gy) / r)
+    glyphs = np.zeros(inside.shape, bool)
+    for c, name in enumerate(SHAPE_CLASSES[:n_classes]): glyphs[labels == c] = masks[name][labels == c]
+    return glyphs & inside, inside
+
 def make_shapes(n: int, size: int = 32, n_classes: int = 4, seed: int = 0, noise: float = 0.15,
-                distractors: int = 0, min_radius: float = 0.15, max_radius: float = 0.35) -> dict[str, torch.Tensor]:
-    "Procedural images (n, 3, size, size) in [0, 1], labels in `range(n_classes)`, boxes (x0, y0, x1, y1) in pixels."
+                distractors: int = 0, min_radius: float = 0.15, max_radius: float = 0.35, tile: float | None = None) -> dict[str, torch.Tensor]:
+    """Procedural images (n, 3, size, size) in [0, 1], labels in `range(n_classes)`, boxes (x0, y0, x1, y1) in pixels. With
+    `tile`, the object is a square of half-side `radius` tiled with small copies of the class's shape, `tile` x `size` apart."""
     check_positive("n", n); check_range("size", size, 8, 4096); check_range("n_classes", n_classes, 2, len(SHAPE_CLASSES))
     check_positive("noise", noise, allow_zero=True); check_positive("distractors", distractors, allow_zero=True)
     check_range("min_radius", min_radius, 0.05, max_radius); check_range("max_radius", max_radius, min_radius, 0.5)
+    if tile is not None:
+        check_range("tile", tile, 0.05, 1.0)
+        if tile * size < 5: raise ValueError(f"tile x size must be at least 5 pixels for a shape to be drawn in each tile, got {tile * size:g}")
     rng = np.random.default_rng(seed)
     labels = rng.integers(0, n_classes, n)
     radius = rng.uniform(min_radius, max_radius, n) * size
     cx, cy = (rng.uniform(radius, size - radius) for _ in range(2))
     ys, xs = np.mgrid[0:size, 0:size].astype(np.float32) + 0.5
-    u = (xs[None] - cx[:, None, None]) / radius[:, None, None]
-    v = (ys[None] - cy[:, None, None]) / radius[:, None, None]
-    masks = _shape_masks(u, v)
-    mask = np.zeros((n, size, size), bool)
-    for k, name in enumerate(SHAPE_CLASSES[:n_classes]): mask[labels == k] = masks[name][labels == k]
+    if tile is None:
+        u = (xs[None] - cx[:, None, None]) / radius[:, None, None]
+        v = (ys[None] - cy[:, None, None]) / radius[:, None, None]
+        masks = _shape_masks(u, v)
+        mask = np.zeros((n, size, size), bool)
+        for k, name in enumerate(SHAPE_CLASSES[:n_classes]): mask[labels == k] = masks[name][labels == k]
+        extent = mask                                  # the object: the shape's pixels
+    else:
+        mask, extent = _tiled_masks(rng, labels, radius, cx, cy, xs, ys, tile * size, n_classes)  # the object: the tiled square
     background = rng.uniform(0.2, 0.6, (n, 3, 1, 1)) + noise * _smooth_noise(rng, n, size)[:, None]
     colour = rng.uniform(0, 1, (n, 3, 1, 1))
     img = np.where(mask[:, None], colour, background)
-    for _ in range(int(distractors)):  # small square blobs of random colour, drawn under the shape
+    for _ in range(int(distractors)):  # small square blobs of random colour, drawn under the object
         bx, by, bs = rng.uniform(0, size, n), rng.uniform(0, size, n), rng.uniform(0.04, 0.08, n) * size
-        blob = (abs(xs[None] - bx[:, None, None]) <= bs[:, None, None]) & (abs(ys[None] - by[:, None, None]) <= bs[:, None, None]) & ~mask
+        blob = (abs(xs[None] - bx[:, None, None]) <= bs[:, None, None]) & (abs(ys[None] - by[:, None, None]) <= bs[:, None, None]) & ~extent
         img = np.where(blob[:, None], rng.uniform(0, 1, (n, 3, 1, 1)), img)
     img = img + noise * 0.5 * rng.standard_normal(img.shape)
-    rows, cols = mask.any(2), mask.any(1)
+    rows, cols = extent.any(2), extent.any(1)
     first = lambda a: a.argmax(1); last = lambda a: a.shape[1] - 1 - a[:, ::-1].argmax(1)
     boxes = np.stack([first(cols), first(rows), last(cols) + 1, last(rows) + 1], 1)
     return dict(images=torch.tensor(np.clip(img, 0, 1), dtype=torch.float32), labels=torch.tensor(labels, dtype=torch.int64),
