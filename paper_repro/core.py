@@ -21,9 +21,9 @@ from tqdm import tqdm
 
 # %% auto #0
 __all__ = ['DEVICES', 'PROFILES', 'BENCHMARKS', 'check_choice', 'check_positive', 'check_range', 'parse_numbers',
-           'seed_everything', 'get_device', 'set_threads', 'threads', 'Timer', 'saved_tensor_bytes', 'in_seed_worker',
-           'progress_bar', 'map_seeds', 'in_test', 'resolve_profile', 'project_root', 'output_root', 'count_params',
-           'register_benchmark']
+           'seed_everything', 'get_device', 'cpu_cores', 'set_threads', 'threads', 'Timer', 'saved_tensor_bytes',
+           'in_seed_worker', 'progress_bar', 'map_seeds', 'in_test', 'resolve_profile', 'project_root', 'output_root',
+           'count_params', 'register_benchmark']
 
 # %% ../nbs/00_core.ipynb #e28935bd
 def check_choice(name: str, value: Any, allowed: Iterable) -> Any:
@@ -88,9 +88,13 @@ def get_device(device: str = "auto") -> torch.device:
         raise ValueError("device='mps' was asked for but MPS is not available; use 'auto' or 'cpu'")
     return torch.device(device)
 
+def cpu_cores() -> int:
+    "The CPU cores this process may use (its affinity mask where the OS has one)."
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
 def set_threads(n: int | None = None) -> int:
     "Set torch's intra-op CPU threads to `n` (default: all cores this process may use); return the count."
-    if n is None: n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if n is None: n = cpu_cores()
     check_positive("threads", n)
     torch.set_num_threads(int(n))
     return torch.get_num_threads()
@@ -168,8 +172,7 @@ def map_seeds(fn: Callable[[int], Any], seeds: Iterable[int], workers: int | str
     if len(set(seeds)) != len(seeds): raise ValueError(f"seeds must be distinct, got {seeds}")
     accelerator = (get_device(device) if isinstance(device, str) else torch.device(device)).type != "cpu"
     if workers == "auto":
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-        workers = 1 if accelerator or not _can_fork() or in_seed_worker() else max(1, min(cores, len(seeds)))
+        workers = 1 if accelerator or not _can_fork() or in_seed_worker() else max(1, min(cpu_cores(), len(seeds)))
     check_positive("workers", workers)
     if workers > 1 and not _can_fork():
         raise ValueError(f"workers={workers} needs forked processes (Linux); use workers=1 or 'auto' on {sys.platform}")

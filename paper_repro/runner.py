@@ -29,8 +29,9 @@ from .results import _fmt, atomic_write_text, build_report, load_results
 
 # %% auto #0
 __all__ = ['UsageError', 'paper_notebooks', 'find_paper', 'paper_summary', 'notebook_parameters', 'parse_value',
-           'parse_parameters', 'outputs_to', 'is_default_run', 'run_paper', 'update_notebook_outputs', 'list_papers',
-           'format_paper_list', 'all_modules', 'run_benchmarks', 'run_reference_benchmarks', 'benchmark_table', 'main']
+           'parse_parameters', 'outputs_to', 'is_default_run', 'outputs_folder', 'run_paper', 'update_notebook_outputs',
+           'list_papers', 'format_paper_list', 'all_modules', 'run_benchmarks', 'run_reference_benchmarks',
+           'benchmark_table', 'main']
 
 # %% ../nbs/04_runner.ipynb #27f28796
 class UsageError(ValueError):
@@ -121,6 +122,10 @@ def is_default_run(path: Path, parameters: dict[str, Any] | None) -> bool:
     specs = notebook_parameters(path)
     return all(name in specs and specs[name]["default"] == value for name, value in (parameters or {}).items())
 
+def outputs_folder(path: Path, parameters: dict[str, Any] | None, run_dir: Path) -> Path:
+    "Where a run of notebook `path` writes results/ and figures/: `output_root()` for the default run or when `PAPER_REPRO_OUT` is set, else `run_dir`."
+    return output_root() if os.environ.get("PAPER_REPRO_OUT") or is_default_run(path, parameters) else run_dir
+
 def run_paper(name: str, parameters: dict[str, Any] | None = None, root: Path | None = None, progress: bool = True,
               update_notebook: bool = False) -> Path:
     """Execute paper `name` through papermill with `parameters`; return the executed notebook's path. Only the default
@@ -132,8 +137,7 @@ def run_paper(name: str, parameters: dict[str, Any] | None = None, root: Path | 
     if update_notebook and parameters: raise UsageError("--update-notebooks keeps the default (quick) run's outputs; drop the -p overrides")
     out = root / "runs" / paper / datetime.now().strftime("%Y%m%d-%H%M%S-%f") / path.name
     out.parent.mkdir(parents=True, exist_ok=True)
-    separate = not is_default_run(path, parameters) and not os.environ.get("PAPER_REPRO_OUT")
-    with outputs_to(out.parent if separate else None):
+    with outputs_to(outputs_folder(path, parameters, out.parent)):
         pm.execute_notebook(str(path), str(out), parameters=parameters or {}, cwd=str(path.parent), kernel_name="python3",
                             progress_bar=progress, report_mode=False)
     if update_notebook: update_notebook_outputs(out, path)
@@ -247,7 +251,7 @@ def _run(args, root: Path) -> int:
         print(f"== {name}", file=sys.stderr, flush=True)
         try:
             out = run_paper(name, params[name], root, update_notebook=args.update_notebooks)
-            where = out.parent if not is_default_run(paper_notebooks(root)[name], params[name]) and not os.environ.get("PAPER_REPRO_OUT") else output_root()
+            where = outputs_folder(paper_notebooks(root)[name], params[name], out.parent)
             print(f"ok   {name}: {time.perf_counter() - start:.1f} s -> {out.relative_to(root)}; results and figures in {where}")
         except pm.PapermillExecutionError as e:
             failed.append(name)

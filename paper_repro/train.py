@@ -219,9 +219,8 @@ def _small_training_run(seed: int, n: int = 4096, width: int = 256, epochs: int 
 def benchmark_seed_parallelism(n_seeds: int = 6, workers: int | None = None, **size) -> dict:
     """Wall time of `n_seeds` small training runs: sequential on one thread, `map_seeds` over `workers` processes (default:
     all cores), and sequential with all cores' threads in one process; the losses must agree between the first two."""
-    from paper_repro.core import map_seeds, threads
-    import os
-    if workers is None: workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    from paper_repro.core import cpu_cores, map_seeds, threads
+    workers = workers or cpu_cores()
     seeds, run = list(range(n_seeds)), lambda s: _small_training_run(s, **size)
     with threads(1): run(0)                                 # warm-up: lazy initialisation and first-call allocations
     with Timer() as t_seq: seq = map_seeds(run, seeds, workers=1)
