@@ -18,8 +18,9 @@ from .train import rank_of_positive, ranking_metrics
 from .transformer import TransformerEncoder
 
 # %% auto #0
-__all__ = ['ML1M_URL', 'make_bundle_logs', 'load_ml1m', 'leave_one_out', 'item_popularity', 'sample_negatives', 'cloze_mask',
-           'cloze_loss', 'BERT4Rec', 'pad_histories', 'training_tensor', 'candidate_scores', 'benchmark_metrics']
+__all__ = ['ML1M_URL', 'make_bundle_logs', 'require_ml1m', 'load_ml1m', 'leave_one_out', 'item_popularity', 'sample_negatives',
+           'cloze_mask', 'cloze_loss', 'BERT4Rec', 'pad_histories', 'training_tensor', 'candidate_scores',
+           'benchmark_metrics']
 
 # %% ../nbs/40_bert4rec.ipynb #8f35e5ea
 def make_bundle_logs(n_users: int = 1000, n_items: int = 300, n_topics: int = 10, bundle_size: int = 4, min_len: int = 10,
@@ -63,12 +64,17 @@ def make_bundle_logs(n_users: int = 1000, n_items: int = 300, n_topics: int = 10
 # %% ../nbs/40_bert4rec.ipynb #6ab0dcd9
 ML1M_URL = "https://grouplens.org/datasets/movielens/1m/"
 
-def load_ml1m(data_dir: str | Path = "data/ml-1m", min_count: int = 5) -> dict:
-    "MovieLens-1M `ratings.dat` as chronological per-user item sequences, users and items with >= `min_count` interactions."
+def require_ml1m(data_dir: str | Path = "data/ml-1m") -> Path:
+    "The path of MovieLens-1M's `ratings.dat` under `data_dir`; a `FileNotFoundError` naming it and where to get it if missing."
     path = Path(data_dir) / "ratings.dat"
     if not path.exists():
         raise FileNotFoundError(f"MovieLens-1M not found: expected {path.resolve()} (lines UserID::MovieID::Rating::Timestamp); "
                                 f"download ml-1m.zip from {ML1M_URL} and extract ratings.dat there")
+    return path
+
+def load_ml1m(data_dir: str | Path = "data/ml-1m", min_count: int = 5) -> dict:
+    "MovieLens-1M `ratings.dat` as chronological per-user item sequences, users and items with >= `min_count` interactions."
+    path = require_ml1m(data_dir)
     rows = np.array([[int(v) for v in line.split("::")] for line in path.read_text(encoding="latin-1").splitlines() if line.strip()],
                     dtype=np.int64).reshape(-1, 4)
     if rows.size == 0: raise ValueError(f"{path} holds no ratings")

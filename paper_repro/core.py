@@ -20,10 +20,10 @@ import torch
 from tqdm import tqdm
 
 # %% auto #0
-__all__ = ['DEVICES', 'PROFILES', 'BENCHMARKS', 'check_choice', 'check_positive', 'check_range', 'parse_numbers',
-           'seed_everything', 'get_device', 'cpu_cores', 'set_threads', 'threads', 'Timer', 'saved_tensor_bytes',
-           'in_seed_worker', 'progress_bar', 'map_seeds', 'in_test', 'resolve_profile', 'project_root', 'output_root',
-           'count_params', 'register_benchmark']
+__all__ = ['DEVICES', 'PROFILES', 'CANONICAL_SEED', 'BENCHMARKS', 'check_choice', 'check_positive', 'check_range',
+           'parse_numbers', 'seed_everything', 'get_device', 'cpu_cores', 'set_threads', 'threads', 'Timer',
+           'saved_tensor_bytes', 'in_seed_worker', 'progress_bar', 'map_seeds', 'in_test', 'resolve_profile',
+           'profile_changes', 'project_root', 'output_root', 'count_params', 'register_benchmark']
 
 # %% ../nbs/00_core.ipynb #e28935bd
 def check_choice(name: str, value: Any, allowed: Iterable) -> Any:
@@ -199,16 +199,26 @@ def in_test() -> bool:
     "True when running under `nbdev_test` (it sets the environment variable `IN_TEST=1`)."
     return os.environ.get("IN_TEST", "") not in ("", "0")
 
+CANONICAL_SEED = 0   # the seed of the committed quick run (every notebook's default)
+_LAST_PROFILE: dict[str, Any] = {}
+
 def resolve_profile(profile: str, quick: dict, full: dict, smoke: dict | None = None, **overrides) -> SimpleNamespace:
-    "The experiment sizes for `profile`; `smoke` replaces `quick` under `nbdev_test`; non-None `overrides` win."
+    """The experiment sizes for `profile`; `smoke` replaces `quick` under `nbdev_test`; non-None `overrides` win.
+    The call is remembered (`profile_changes`), so the run's `Results` knows whether it is the canonical quick run."""
     check_choice("profile", profile, PROFILES)
     if set(quick) != set(full): raise ValueError(f"quick and full profiles must set the same keys: {sorted(set(quick) ^ set(full))}")
     base = dict(full if profile == "full" else quick)
     if profile == "quick" and in_test() and smoke: base.update(smoke)
     unknown = set(overrides) - set(base)
     if unknown: raise ValueError(f"unknown size overrides {sorted(unknown)}; allowed: {sorted(base)}")
-    base.update({k: v for k, v in overrides.items() if v is not None})
+    changed = {k: v for k, v in overrides.items() if v is not None}
+    base.update(changed)
+    _LAST_PROFILE.clear(); _LAST_PROFILE.update(({"profile": profile} if profile != "quick" else {}) | changed)
     return SimpleNamespace(**base)
+
+def profile_changes() -> dict[str, Any]:
+    "What the last `resolve_profile` call changed from the quick defaults: {'profile': 'full'} and/or the non-None overrides."
+    return dict(_LAST_PROFILE)
 
 # %% ../nbs/00_core.ipynb #d1c2bcb5
 def project_root(start: Path | str | None = None) -> Path:

@@ -19,7 +19,7 @@ from .core import check_choice, check_positive, check_range
 # %% auto #0
 __all__ = ['SHAPE_CLASSES', 'SEQUENCE_TASKS', 'PAD', 'SEP', 'BLANK', 'FIRST_DATA_TOKEN', 'CIFAR10_FILES', 'split_indices',
            'tensor_loader', 'load_mnist1d', 'load_digits_data', 'make_shapes', 'load_pydoc_corpus', 'tokenize', 'Vocab',
-           'make_sequence_task', 'load_cifar10', 'write_cifar10_fixture']
+           'make_sequence_task', 'require_cifar10', 'load_cifar10', 'write_cifar10_fixture']
 
 # %% ../nbs/01_data.ipynb #82675e56
 def split_indices(n: int, test_fraction: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -190,7 +190,9 @@ def make_sequence_task(task: str, n: int, length: int, vocab_size: int = 16, see
 # %% ../nbs/01_data.ipynb #976013ec
 CIFAR10_FILES = tuple(f"data_batch_{i}" for i in range(1, 6)) + ("test_batch", "batches.meta")
 
-def _find_cifar10(data_dir: Path) -> Path:
+def require_cifar10(data_dir: str | Path = "data/cifar10") -> Path:
+    "The folder under `data_dir` that holds CIFAR-10's python batches; a `FileNotFoundError` naming the path and the files if not."
+    data_dir = Path(data_dir)
     for d in (data_dir, data_dir / "cifar-10-batches-py"):
         if all((d / f).exists() for f in CIFAR10_FILES): return d
     missing = [f for f in CIFAR10_FILES if not (data_dir / f).exists()]
@@ -200,7 +202,7 @@ def _find_cifar10(data_dir: Path) -> Path:
 
 def load_cifar10(data_dir: str | Path = "data/cifar10") -> dict:
     "CIFAR-10 python batches from `data_dir`: float32 images (N, 3, 32, 32) in [0, 1], int64 labels, class names."
-    d = _find_cifar10(Path(data_dir))
+    d = require_cifar10(data_dir)
     def read(name):
         with open(d / name, "rb") as f: return pickle.load(f, encoding="bytes")
     def stack(names):

@@ -19,8 +19,8 @@ from .core import Timer, check_choice, check_positive, check_range, register_ben
 # %% auto #0
 __all__ = ['METHODS', 'AMINER_FILES', 'HeteroGraph', 'hetero_graph', 'parse_metapath', 'metapath_walks', 'uniform_walks',
            'naive_metapath_walks', 'skipgram_pairs', 'NegativeSampler', 'SkipGram', 'method_walks', 'embed',
-           'classify_f1', 'cluster_nmi', 'make_academic_network', 'load_aminer', 'write_aminer_fixture',
-           'benchmark_walks']
+           'classify_f1', 'cluster_nmi', 'make_academic_network', 'require_aminer', 'load_aminer',
+           'write_aminer_fixture', 'benchmark_walks']
 
 # %% ../nbs/41_metapath2vec.ipynb #323d79b5
 def _csr(src: torch.Tensor, dst: torch.Tensor, n_src: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -305,13 +305,18 @@ def _read_pairs(path: Path) -> list[tuple[str, str]]:
         if len(parts) == 2 and parts[0].strip(): out.append((parts[0].strip(), parts[1].strip()))
     return out
 
-def load_aminer(data_dir: str | Path = "data/aminer") -> tuple[HeteroGraph, dict[str, tuple[torch.Tensor, torch.Tensor]]]:
-    "The AMiner author-paper-venue network of the metapath2vec release and its 8-area labels {type: (local ids, label 0..7)}."
+def require_aminer(data_dir: str | Path = "data/aminer") -> Path:
+    "`data_dir` if it holds every file of `AMINER_FILES`; a `FileNotFoundError` naming the missing ones if not."
     data_dir = Path(data_dir)
     missing = [str(data_dir / f) for f in AMINER_FILES if not (data_dir / f).exists()]
     if missing:
         raise FileNotFoundError(f"AMiner files missing: {missing}; put the metapath2vec release's net_aminer files and its label/ folder "
                                 f"in {data_dir} (expected: {list(AMINER_FILES)})")
+    return data_dir
+
+def load_aminer(data_dir: str | Path = "data/aminer") -> tuple[HeteroGraph, dict[str, tuple[torch.Tensor, torch.Tensor]]]:
+    "The AMiner author-paper-venue network of the metapath2vec release and its 8-area labels {type: (local ids, label 0..7)}."
+    data_dir = require_aminer(data_dir)
     authors, venues = _read_pairs(data_dir / AMINER_FILES[0]), _read_pairs(data_dir / AMINER_FILES[1])
     a_id = {i: k for k, (i, _) in enumerate(authors)}; v_id = {i: k for k, (i, _) in enumerate(venues)}
     pa = [(p, a_id[a]) for p, a in _read_pairs(data_dir / AMINER_FILES[2]) if a in a_id]

@@ -12,6 +12,7 @@ import platform
 import tempfile
 import time
 from collections.abc import Iterable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +20,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .core import check_choice, check_range, output_root
+from .core import CANONICAL_SEED, check_choice, check_range, in_test, output_root, profile_changes
 
 # %% auto #0
 __all__ = ['VERDICTS', 'NOT_TESTABLE', 'DIRECTIONS', 'RESULT_KEYS', 'CLAIM_KEYS', 'verdict', 'combine_parts', 'gate',
-           'seeds_to_decide', 'paired_comparison', 'atomic_write_text', 'machine_description', 'Results',
-           'load_results', 'build_report']
+           'seeds_to_decide', 'paired_comparison', 'atomic_write_text', 'machine_description', 'results_folder',
+           'Results', 'load_results', 'build_report']
 
 # %% ../nbs/03_results.ipynb #87b9fd01
 VERDICTS = ("reproduced", "partly", "inconclusive", "not reproduced", "not testable in quick profile")
@@ -157,11 +158,23 @@ def machine_description(device: str | torch.device = "cpu") -> str:
     except (OSError, StopIteration): pass
     return f"{name}, {torch.get_num_threads()} threads"
 
+def results_folder(paper: str, seed: int) -> Path:
+    """Where a run writes results/ and figures/: `output_root()` for the canonical run (quick profile, no size overrides,
+    seed `CANONICAL_SEED`), when `$PAPER_REPRO_OUT` names a folder or under `nbdev_test`; any other run (papermill with
+    parameters, an edited parameters cell) goes to `runs/<paper>/<stamp>/`, so the committed results stay the quick run's."""
+    if os.environ.get("PAPER_REPRO_OUT") or in_test(): return output_root()
+    changed = profile_changes() | ({"seed": seed} if seed != CANONICAL_SEED else {})
+    if not changed: return output_root()
+    folder = output_root() / "runs" / paper / datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+    print(f"not the canonical quick run ({', '.join(f'{k}={v}' for k, v in changed.items())}): results and figures go to {folder}")
+    return folder
+
 class Results:
-    "Claims, metrics and figures of one notebook run; `write()` saves `results/<paper>.json`."
+    """Claims, metrics and figures of one notebook run; `write()` saves `results/<paper>.json` under `out_dir`
+    (default: `results_folder`, which keeps non-default runs out of the committed results)."""
     def __init__(self, paper: str, arxiv: str, title: str, profile: str, device: str, seed: int, out_dir: Path | str | None = None):
         self.paper, self.arxiv, self.title, self.profile, self.device, self.seed = paper, arxiv, title, profile, str(device), seed
-        self.out_dir = Path(out_dir) if out_dir is not None else output_root()
+        self.out_dir = Path(out_dir) if out_dir is not None else results_folder(paper, seed)
         self.claims: list[dict] = []; self.metrics: dict[str, Any] = {}; self._start = time.perf_counter()
 
     def claim(self, id: str, claim: str, metric: str, paper_value: Any, ours: Any = None, verdict: str | None = None,

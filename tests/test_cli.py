@@ -180,3 +180,45 @@ def test_list_fits_a_terminal(cli, root):
     import os
     r = run(cli, "list", cwd=root, env=dict(os.environ, COLUMNS="80"))
     assert r.returncode == 0 and max(len(line) for line in r.stdout.splitlines()) <= 80, r.stdout
+
+
+def test_papermill_with_parameters_leaves_committed_results_alone(root, tmp_path):
+    """Run directly through papermill (no paper-repro CLI) with a parameter: results/ stays the canonical quick run's."""
+    import os
+    import sys
+    env = {k: v for k, v in os.environ.items() if k not in ("IN_TEST", "PAPER_REPRO_OUT")}
+    committed = (root / "results" / "pytorch_primitives.json").read_bytes()
+    before = set((root / "runs" / "pytorch_primitives").glob("*")) if (root / "runs" / "pytorch_primitives").exists() else set()
+    r = subprocess.run([str(Path(sys.executable).parent / "papermill"), "nbs/05_pytorch_primitives.ipynb", str(tmp_path / "out.ipynb"),
+                        "-p", "steps", "30", "-p", "n_shapes", "2", "--cwd", "nbs"], cwd=root, env=env, capture_output=True, text=True,
+                       timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert (root / "results" / "pytorch_primitives.json").read_bytes() == committed
+    new = set((root / "runs" / "pytorch_primitives").glob("*")) - before
+    assert len(new) == 1 and (new.pop() / "results" / "pytorch_primitives.json").exists()
+    assert "not the canonical quick run (steps=30, n_shapes=2)" in (tmp_path / "out.ipynb").read_text()
+
+
+def test_full_profile_without_its_dataset_stops_before_anything_runs(root, tmp_path):
+    """A notebook whose full profile reads data_dir checks the dataset in the cell after its parameters, so a user who
+    forgot to download it learns so in seconds, not after the implementation tests and the quick experiments."""
+    import os
+    import sys
+    from paper_repro.runner import notebook_parameters, paper_notebooks
+    with_data = [p for p in paper_notebooks(root).values() if "data_dir" in notebook_parameters(p)]
+    assert len(with_data) >= 9
+    for path in with_data:
+        cells = nbformat.read(path, as_version=4).cells
+        params = next(i for i, c in enumerate(cells) if "parameters" in c.metadata.get("tags", []))
+        check = next((i for i, c in enumerate(cells) if 'if profile == "full": require_' in c.source), None)
+        assert check is not None and check <= params + 2, f"{path.name}: check the full profile's data right after the parameters"
+    env = {k: v for k, v in os.environ.items() if k not in ("IN_TEST", "PAPER_REPRO_OUT")} | {"PAPER_REPRO_OUT": str(tmp_path)}
+    out, missing = tmp_path / "out.ipynb", tmp_path / "no_cifar"
+    r = subprocess.run([str(Path(sys.executable).parent / "papermill"), "nbs/32_res2net.ipynb", str(out), "-p", "profile", "full",
+                        "-p", "data_dir", str(missing), "--cwd", "nbs"], cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode != 0
+    executed = nbformat.read(out, as_version=4).cells
+    injected = next(i for i, c in enumerate(executed) if "injected-parameters" in c.metadata.get("tags", []))
+    failed = [i for i, c in enumerate(executed) if c.cell_type == "code" and any(o.get("output_type") == "error" for o in c.get("outputs", []))]
+    assert failed == [injected + 2], (failed, injected)   # the cell right after the export imports
+    assert "FileNotFoundError" in r.stderr + r.stdout and str(missing) in r.stderr + r.stdout and "data_batch_1" in r.stderr + r.stdout
