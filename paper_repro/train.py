@@ -18,11 +18,12 @@ from torch import nn
 
 from .core import Timer, check_positive, get_device, progress_bar, register_benchmark, seed_everything
 from .data import tensor_loader
+from .results import machine_description
 
 # %% auto #0
 __all__ = ['IGNORE_INDEX', 'fit', 'predict', 'evaluate', 'accuracy', 'reliability_bins', 'expected_calibration_error',
            'sequence_loss', 'masked_token_accuracy', 'fit_temperature', 'rank_of_positive', 'ranking_metrics',
-           'benchmark_loop_overhead', 'time_training_step', 'benchmark_seed_parallelism']
+           'benchmark_loop_overhead', 'time_training_step', 'paper_scale_estimate', 'benchmark_seed_parallelism']
 
 # %% ../nbs/02_train.ipynb #6ae05ea3
 def _to(batch, device):
@@ -204,6 +205,15 @@ def time_training_step(model: nn.Module, inputs: torch.Tensor, targets: torch.Te
             loss = loss_fn(model(inputs), targets); opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
         if i: times.append(t.seconds)
     return float(np.median(times))
+
+# %% ../nbs/02_train.ipynb #8857cefa
+def paper_scale_estimate(step_seconds: float, steps: int, device: str | torch.device, what: str = "step") -> dict:
+    """What a full-profile run costs: `steps` steps of `step_seconds` each (measured on `device` by the notebook, e.g. with
+    `time_training_step`), in hours on that device. Prints one sentence; returns what `Results.metric` should record."""
+    check_positive("step_seconds", step_seconds); check_positive("steps", steps)
+    machine, hours = machine_description(device), steps * step_seconds / 3600
+    print(f"measured on {machine}: {step_seconds * 1e3:.3g} ms per {what}; {steps:,} of them -> about {hours:.2g} hours on this device")
+    return dict(device=str(device), machine=machine, step_seconds=step_seconds, steps=int(steps), hours=hours)
 
 # %% ../nbs/02_train.ipynb #e1e306a3
 def _small_training_run(seed: int, n: int = 4096, width: int = 256, epochs: int = 3) -> float:
