@@ -156,7 +156,8 @@ def machine_description(device: str | torch.device = "cpu") -> str:
     try:
         name = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name"))
     except (OSError, StopIteration): pass
-    return f"{name}, {torch.get_num_threads()} threads"
+    n = torch.get_num_threads()
+    return f"{name}, {n} thread{'' if n == 1 else 's'}"
 
 def results_folder(paper: str, seed: int) -> Path:
     """Where a run writes results/ and figures/: `output_root()` for the canonical run (quick profile, no size overrides,

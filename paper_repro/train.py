@@ -212,7 +212,9 @@ def paper_scale_estimate(step_seconds: float, steps: int, device: str | torch.de
     `time_training_step`), in hours on that device. Prints one sentence; returns what `Results.metric` should record."""
     check_positive("step_seconds", step_seconds); check_positive("steps", steps)
     machine, hours = machine_description(device), steps * step_seconds / 3600
-    print(f"measured on {machine}: {step_seconds * 1e3:.3g} ms per {what}; {steps:,} of them -> about {hours:.2g} hours on this device")
+    ms = step_seconds * 1e3
+    print(f"measured on {machine}: {ms:,.0f} ms" if ms >= 100 else f"measured on {machine}: {ms:.3g} ms", end=f" per {what}; ")
+    print(f"{steps:,} of them -> about {hours:,.0f} hours on this device" if hours >= 10 else f"{steps:,} of them -> about {hours:.2g} hours on this device")
     return dict(device=str(device), machine=machine, step_seconds=step_seconds, steps=int(steps), hours=hours)
 
 # %% ../nbs/02_train.ipynb #e1e306a3
