@@ -13,9 +13,9 @@ from .core import check_choice
 
 # %% auto #0
 __all__ = ['RES2NET_MODELS', 'check_scale', 'res2net_width', 'split_channels', 'Res2NetBottleneck', 'split_receptive_fields',
-           'stack_receptive_field', 'input_gradient', 'extent', 'res2net50_26w_4s', 'res2net50_48w_2s',
-           'res2net50_14w_8s', 'res2net50_26w_6s', 'res2net50_26w_8s', 'res2net101_26w_4s', 'create_res2net',
-           'CifarRes2Net', 'parse_settings']
+           'stack_receptive_field', 'input_gradient', 'effective_radius', 'extent', 'res2net50_26w_4s',
+           'res2net50_48w_2s', 'res2net50_14w_8s', 'res2net50_26w_6s', 'res2net50_26w_8s', 'res2net101_26w_4s',
+           'create_res2net', 'CifarRes2Net', 'parse_settings']
 
 # %% ../nbs/32_res2net.ipynb #8aabe25c
 def check_scale(scale: int) -> int:
@@ -101,6 +101,14 @@ def input_gradient(f, x: torch.Tensor) -> torch.Tensor:
     out = f(x)
     out[:, :, out.shape[2] // 2, out.shape[3] // 2].sum().backward()
     return x.grad.abs().sum((0, 1))
+
+def effective_radius(grad_map: torch.Tensor) -> float:
+    """Gradient-weighted RMS distance (pixels) of a 2-D map's mass from its centre pixel: the *effective* receptive
+    field (Luo et al. 2016), where `extent` gives the exact one."""
+    h, w = grad_map.shape
+    ii, jj = torch.meshgrid(torch.arange(h, dtype=torch.float64) - h // 2, torch.arange(w, dtype=torch.float64) - w // 2, indexing="ij")
+    g = grad_map.double().abs()
+    return float(((g / g.sum()) * (ii ** 2 + jj ** 2)).sum().sqrt())
 
 def extent(grad_map: torch.Tensor) -> int:
     "Side of the smallest square holding the non-zero entries of a 2-D map (receptive-field extent in pixels)."
