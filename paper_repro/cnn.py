@@ -5,7 +5,7 @@
 # %% ../nbs/07_cnn.ipynb #01df4410
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import torch
 import torch.nn.functional as F
@@ -17,7 +17,7 @@ from .core import check_choice, check_positive, check_range, count_params
 # %% auto #0
 __all__ = ['ACTIVATIONS', 'RESNET_MODELS', 'make_divisible', 'make_act', 'ConvBNAct', 'SqueezeExcite', 'DropPath', 'BasicBlock',
            'Bottleneck', 'make_shortcut', 'make_stage', 'deep_stem', 'ResNet', 'resnet18', 'resnet34', 'resnet50',
-           'resnet101', 'resnet50d', 'resnext50_32x4d', 'count_macs']
+           'resnet101', 'resnet50d', 'resnext50_32x4d', 'count_macs', 'match_parameters']
 
 # %% ../nbs/07_cnn.ipynb #08c68594
 def make_divisible(value: float, divisor: int = 8, min_value: int | None = None, round_limit: float = 0.9) -> int:
@@ -192,3 +192,18 @@ def count_macs(model: nn.Module, input_size: tuple[int, ...] = (1, 3, 224, 224),
         model(torch.zeros(input_size, device=device))
     model.train(was_training)
     return counter.get_total_flops() // 2
+
+# %% ../nbs/07_cnn.ipynb #3963b797
+def match_parameters(build: Callable[[int], nn.Module], target: int, candidates: Iterable[int], tolerance: float = 0.05) -> int:
+    """The candidate width `w` whose `build(w)` has the parameter count closest to `target` (built on the meta device, so
+    nothing is allocated); a `ValueError` naming the closest count if it is more than `tolerance` (relative) away."""
+    check_positive("target", target); check_range("tolerance", tolerance, 0.0, 1.0)
+    counts = {}
+    for w in candidates:
+        with torch.device("meta"): counts[w] = count_params(build(w))
+    if not counts: raise ValueError("match_parameters needs at least one candidate width")
+    best = min(counts, key=lambda w: abs(counts[w] - target))
+    if abs(counts[best] / target - 1) > tolerance:
+        raise ValueError(f"no candidate width has parameters within {tolerance:.0%} of {target:,}: the closest is {best} "
+                         f"with {counts[best]:,}; widen the candidate range")
+    return best

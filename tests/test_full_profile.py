@@ -36,7 +36,7 @@ FULL_SMOKE = {
                    resolution=64, net_layers=3, net_width=24, net_samples=32, net_seeds=2),
     "resnext": dict(settings="1x4,2x2", planes="4", blocks="1", strides="1", stem_channels=4, epochs=1, n_seeds=2, batch_size=8,
                     data_dir=str(CIFAR10)),
-    "resnest": dict(planes="4,8", blocks="1,1", stem_width=4, epochs=1, n_seeds=2, batch_size=8, data_dir=str(CIFAR10)),
+    "resnest": dict(planes="8,16", blocks="1,1", stem_width=4, epochs=1, n_seeds=2, batch_size=8, data_dir=str(CIFAR10)),
     "res2net": dict(rf_scales="1,2", rf_channels=4, rf_blocks=1, rf_trials=2, settings="1x64,2x32", planes="4", blocks="1",
                     strides="1", stem_channels=4, epochs=1, n_seeds=2, batch_size=8, data_dir=str(CIFAR10)),
     "weightnet": dict(widths="8", repeats="1,1", stem_channels=8, last_channels=16, epochs=1, n_seeds=2, batch_size=8, data_dir=str(CIFAR10)),
