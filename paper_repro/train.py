@@ -21,9 +21,10 @@ from .data import tensor_loader
 from .results import machine_description
 
 # %% auto #0
-__all__ = ['IGNORE_INDEX', 'fit', 'predict', 'evaluate', 'accuracy', 'reliability_bins', 'expected_calibration_error',
-           'sequence_loss', 'masked_token_accuracy', 'fit_temperature', 'rank_of_positive', 'ranking_metrics',
-           'benchmark_loop_overhead', 'time_training_step', 'paper_scale_estimate', 'benchmark_seed_parallelism']
+__all__ = ['IGNORE_INDEX', 'fit', 'predict', 'evaluate', 'fit_one_cycle', 'accuracy', 'reliability_bins',
+           'expected_calibration_error', 'sequence_loss', 'masked_token_accuracy', 'fit_temperature',
+           'rank_of_positive', 'ranking_metrics', 'benchmark_loop_overhead', 'time_training_step',
+           'paper_scale_estimate', 'benchmark_seed_parallelism']
 
 # %% ../nbs/02_train.ipynb #6ae05ea3
 def _to(batch, device):
@@ -87,6 +88,16 @@ def evaluate(model: nn.Module, loader: Iterable, loss_fn: Callable | None = None
     res = {} if loss_fn is None else {"loss": float(loss_fn(out, y))}
     res.update({k: float(f(out, y)) for k, f in (metrics or {}).items()})
     return res
+
+# %% ../nbs/02_train.ipynb #2ab98869
+def fit_one_cycle(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int, lr: float, weight_decay: float = 0.0,
+                  batch_size: int = 64, seed: int = 0, device: str | torch.device = "auto", **fit_kwargs) -> pd.DataFrame:
+    """Train a classifier on (`x`, `y`) with cross-entropy, AdamW and a one-cycle schedule peaking at `lr`, batches
+    shuffled by `seed`, no progress bar; `fit_kwargs` go to `fit` (e.g. `valid_loader`, `metrics`). Returns `fit`'s history."""
+    loader = tensor_loader(x, y, batch_size=batch_size, shuffle=True, seed=seed)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * len(loader))
+    return fit(model, loader, F.cross_entropy, opt, epochs, device=device, scheduler=sched, progress=False, **fit_kwargs)
 
 # %% ../nbs/02_train.ipynb #9cdaf9ee
 def accuracy(logits: torch.Tensor, targets: torch.Tensor) -> float:
