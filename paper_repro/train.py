@@ -224,8 +224,8 @@ def paper_scale_estimate(step_seconds: float, steps: int, device: str | torch.de
     check_positive("step_seconds", step_seconds); check_positive("steps", steps)
     machine, hours = machine_description(device), steps * step_seconds / 3600
     ms = step_seconds * 1e3
-    print(f"measured on {machine}: {ms:,.0f} ms" if ms >= 100 else f"measured on {machine}: {ms:.3g} ms", end=f" per {what}; ")
-    print(f"{steps:,} of them -> about {hours:,.0f} hours on this device" if hours >= 10 else f"{steps:,} of them -> about {hours:.2g} hours on this device")
+    ms_text, hours_text = (f"{ms:,.0f}" if ms >= 100 else f"{ms:.3g}"), (f"{hours:,.0f}" if hours >= 10 else f"{hours:.2g}")
+    print(f"measured on {machine}: {ms_text} ms per {what}; {steps:,} of them -> about {hours_text} hours on this device")
     return dict(device=str(device), machine=machine, step_seconds=step_seconds, steps=int(steps), hours=hours)
 
 # %% ../nbs/02_train.ipynb #e1e306a3
