@@ -19,7 +19,8 @@ from .core import check_choice, check_positive, check_range
 # %% auto #0
 __all__ = ['SHAPE_CLASSES', 'SEQUENCE_TASKS', 'PAD', 'SEP', 'BLANK', 'FIRST_DATA_TOKEN', 'CIFAR10_FILES', 'split_indices',
            'tensor_loader', 'load_mnist1d', 'load_digits_data', 'make_shapes', 'load_pydoc_corpus', 'tokenize', 'Vocab',
-           'make_sequence_task', 'require_cifar10', 'load_cifar10', 'write_cifar10_fixture']
+           'make_sequence_task', 'require_cifar10', 'load_cifar10', 'write_cifar10_fixture',
+           'load_image_classification']
 
 # %% ../nbs/01_data.ipynb #82675e56
 def split_indices(n: int, test_fraction: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -226,4 +227,25 @@ def write_cifar10_fixture(data_dir: str | Path, n_per_batch: int = 8, seed: int 
         with open(d / name, "wb") as f: pickle.dump(batch, f, protocol=2)
     with open(d / "batches.meta", "wb") as f:
         pickle.dump({b"label_names": names, b"num_cases_per_batch": n_per_batch, b"num_vis": 3072}, f, protocol=2)
+    return d
+
+# %% ../nbs/01_data.ipynb #b58432b9
+def load_image_classification(source: str, n_train: int | None, n_test: int | None, seed: int = 0, data_dir: str | Path = "data/cifar10",
+                              image_size: int = 32, n_classes: int = 8, **shape_kwargs) -> dict:
+    """Train/test tensors and `n_classes` for `source` "shapes" (`make_shapes` drawn from `seed`, with `shape_kwargs`) or
+    "cifar10" (from `data_dir`; the first `n_train`/`n_test` images, None: all), normalised with the training set's
+    per-channel mean and std."""
+    check_choice("source", source, ("shapes", "cifar10"))
+    if source == "shapes":
+        check_positive("n_train", n_train); check_positive("n_test", n_test)
+        s = make_shapes(n_train + n_test, image_size, n_classes=n_classes, seed=seed, **shape_kwargs)
+        d = dict(x_train=s["images"][:n_train], y_train=s["labels"][:n_train], x_test=s["images"][n_train:], y_test=s["labels"][n_train:],
+                 n_classes=n_classes)
+    else:
+        d = load_cifar10(data_dir)  # FileNotFoundError naming the path and the files if the dataset is missing
+        if n_train is not None: d["x_train"], d["y_train"] = d["x_train"][:n_train], d["y_train"][:n_train]
+        if n_test is not None: d["x_test"], d["y_test"] = d["x_test"][:n_test], d["y_test"][:n_test]
+        d["n_classes"] = len(d["classes"])
+    mu, sd = d["x_train"].mean((0, 2, 3), keepdim=True), d["x_train"].std((0, 2, 3), keepdim=True).clamp_min(1e-6)
+    d["x_train"], d["x_test"] = (d["x_train"] - mu) / sd, (d["x_test"] - mu) / sd
     return d
