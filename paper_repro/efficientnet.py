@@ -75,16 +75,17 @@ def check_resolution(resolution: int, total_stride: int = 32) -> int:
     "A base resolution must be a positive multiple of the network's total stride."
     if not isinstance(resolution, int) or resolution < total_stride or resolution % total_stride:
         raise ValueError(f"resolution must be a multiple of {total_stride} and at least {total_stride} "
-                         f"(32, 64, ..., 224, ...), got {resolution}")
+                         f"({', '.join(str(k * total_stride) for k in (1, 2, 3))}, ...), got {resolution}")
     return resolution
 
 def compound_scaling(phi: float, alpha: float = ALPHA, beta: float = BETA, gamma: float = GAMMA,
-                     base_resolution: int = 224) -> dict[str, float]:
-    "Depth, width and resolution multipliers d = alpha^phi, w = beta^phi, r = gamma^phi, and the scaled input side."
+                     base_resolution: int = 224, total_stride: int = 32) -> dict[str, float]:
+    """Depth, width and resolution multipliers d = alpha^phi, w = beta^phi, r = gamma^phi, and the scaled input side
+    (`base_resolution` must be a multiple of the network's `total_stride`)."""
     check_positive("phi", phi, allow_zero=True)
     for name, v in (("alpha", alpha), ("beta", beta), ("gamma", gamma)):
         if v < 1: raise ValueError(f"{name} must be at least 1 (the paper's constraint alpha, beta, gamma >= 1), got {v}")
-    check_resolution(base_resolution)
+    check_resolution(base_resolution, total_stride)
     d, w, r = alpha**phi, beta**phi, gamma**phi
     return dict(depth_mult=d, width_mult=w, resolution_mult=r, resolution=round(base_resolution * r), flops_mult=d * w**2 * r**2)
 

@@ -32,7 +32,7 @@ FULL_SMOKE = {
                  n_classes=3, n_seeds=2, n_draws=20),
     "vit": dict(n_seeds=1, train_sizes="8,16", n_test=4, patch_size=8, d_model=16, depth=2, n_heads=2, d_mlp=32, cnn_width=4, steps=4,
                 batch_size=8, threads=1, data_dir=str(CIFAR10)),
-    "rexnet": dict(d_out=8, n_samples=16, n_draws=2, d_in_values="1,2,8", activations="identity,relu,silu,elu", models="rexnet_100",
+    "rexnet": dict(d_out=8, n_samples=16, n_draws=2, ratios="0.25,0.5,1", activations="identity,relu,silu,elu", models="rexnet_100",
                    resolution=64, net_layers=3, net_width=24, net_samples=32, net_seeds=2),
     "resnext": dict(settings="1x4,2x2", planes="4", blocks="1", strides="1", stem_channels=4, epochs=1, n_seeds=2, batch_size=8,
                     data_dir=str(CIFAR10)),
