@@ -46,7 +46,7 @@ FULL_SMOKE = {
                          fractions="0.5", bench_walkers=50, data_dir=str(ROOT / "tests" / "fixtures" / "aminer")),
     "efficientnet": dict(n_train=64, n_test=32, epochs=1, batch_size=32, n_seeds=2, phis="1,2", alpha_values="1.0",
                          beta_values="1.0,1.2", base_resolution=32, models="efficientnet_b0"),
-    "attraction_repulsion": dict(n_points=120, rhos="1,4,100", n_iter=60, n_early=20, n_reference=40),
+    "attraction_repulsion": dict(n_points=120, n_seeds=2, rhos="1,4", rho_fractions="0.5,2", n_iter=60, n_early=20, n_reference=40),
 }
 
 
