@@ -101,7 +101,7 @@ def paired_comparison(a: Iterable[float], b: Iterable[float], direction: str = "
         s = 1.0 if direction == "greater" else -1.0                  # work on s * d: the paper's direction is "up"
         lo_s, hi_s = min(s * lo, s * hi), max(s * lo, s * hi)
         v = "reproduced" if lo_s > margin else "not reproduced" if hi_s < margin else "inconclusive"
-        gap, side, threshold = abs(s * mean - margin), ">" if direction == "greater" else "<", margin if direction == "greater" else -margin
+        gap, side, threshold = abs(s * mean - margin), ">" if direction == "greater" else "<", margin if direction == "greater" else (-margin or 0.0)
         rule = f"{head} lies {'above' if direction == 'greater' else 'below'} {threshold:g}, not reproduced if wholly on the other side, else inconclusive"
     if gate is not None and not gate["passed"]: v = NOT_TESTABLE
     if gate is not None:
@@ -289,5 +289,5 @@ def build_report(results_dir: Path | str | None = None) -> Path:
         "## Central claims\n\nEach paper's headline effect, as measured by its quick profile.\n\n" + central_md,
         "## Verdicts\n\n" + counts_md,
         "## Claims\n\n" + (table.to_markdown(index=False) if len(table) else "_no results yet: run `make repro`_"),
-        "## Runs\n\n" + (runs_md.to_markdown(index=False) if len(runs_md) else "_none_")] + _speed_section(results_dir)) + "\n"
+        "## Runs\n\n" + (runs_md.to_markdown(index=False, disable_numparse=True) if len(runs_md) else "_none_")] + _speed_section(results_dir)) + "\n"
     return atomic_write_text(results_dir / "REPORT.md", text)
