@@ -22,8 +22,9 @@ from tqdm import tqdm
 # %% auto #0
 __all__ = ['DEVICES', 'PROFILES', 'CANONICAL_SEED', 'BENCHMARKS', 'check_choice', 'check_positive', 'check_range',
            'parse_numbers', 'seed_everything', 'get_device', 'cpu_cores', 'set_threads', 'threads', 'Timer',
-           'saved_tensor_bytes', 'in_seed_worker', 'progress_bar', 'map_seeds', 'in_test', 'resolve_profile',
-           'profile_changes', 'project_root', 'output_root', 'count_params', 'register_benchmark']
+           'saved_tensor_bytes', 'in_seed_worker', 'progress_bar', 'distributed_world', 'is_main_process', 'map_seeds',
+           'in_test', 'resolve_profile', 'profile_changes', 'project_root', 'output_root', 'count_params',
+           'register_benchmark']
 
 # %% ../nbs/00_core.ipynb #e28935bd
 def check_choice(name: str, value: Any, allowed: Iterable) -> Any:
@@ -143,6 +144,20 @@ def progress_bar(iterable: Iterable | None = None, total: int | None = None, des
     kwargs.setdefault("mininterval", 0.5 if sys.stderr.isatty() else 10.0)
     return tqdm(iterable, total=total, desc=desc, disable=disable or in_seed_worker(), **kwargs)
 
+# %% ../nbs/00_core.ipynb #80aa2e27
+def distributed_world() -> tuple[int, int]:
+    """(rank, world size) of this process: from `torch.distributed` once it is initialised, else from the `RANK` and
+    `WORLD_SIZE` variables torchrun sets, else (0, 1), a plain single-process run."""
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized(): return dist.get_rank(), dist.get_world_size()
+    rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+    if world < 1 or not 0 <= rank < world: raise ValueError(f"RANK={rank} and WORLD_SIZE={world} do not describe a process of a world")
+    return rank, world
+
+def is_main_process() -> bool:
+    "True on rank 0 (and in every single-process run): the process that writes results, figures and notebooks."
+    return distributed_world()[0] == 0
+
 # %% ../nbs/00_core.ipynb #d2d08b19
 def _seed_call(fn: Callable, seed: int) -> Any:
     "Run `fn(seed)` on one torch thread after `seed_everything(seed)`; restore the thread count."
@@ -166,13 +181,14 @@ def _can_fork() -> bool:
 def map_seeds(fn: Callable[[int], Any], seeds: Iterable[int], workers: int | str = "auto", device: str | torch.device = "cpu",
               desc: str = "seeds") -> list:
     """`[fn(s) for s in seeds]`, each call seeded with `seed_everything(s)` on one torch thread, in up to `workers`
-    forked processes ('auto': as many as there are cores and seeds on a CPU; 1 on a GPU or without fork)."""
+    forked processes ('auto': as many as there are cores and seeds on a CPU; 1 on a GPU, without fork or under torchrun)."""
     seeds = [int(s) for s in seeds]
     if not seeds: raise ValueError("map_seeds needs at least one seed")
     if len(set(seeds)) != len(seeds): raise ValueError(f"seeds must be distinct, got {seeds}")
     accelerator = (get_device(device) if isinstance(device, str) else torch.device(device)).type != "cpu"
     if workers == "auto":
-        workers = 1 if accelerator or not _can_fork() or in_seed_worker() else max(1, min(cpu_cores(), len(seeds)))
+        # one process on an accelerator, without fork, inside a seed worker, or in one process of a torchrun world (its ranks are the parallelism)
+        workers = 1 if accelerator or not _can_fork() or in_seed_worker() or distributed_world()[1] > 1 else max(1, min(cpu_cores(), len(seeds)))
     check_positive("workers", workers)
     if workers > 1 and not _can_fork():
         raise ValueError(f"workers={workers} needs forked processes (Linux); use workers=1 or 'auto' on {sys.platform}")

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .core import CANONICAL_SEED, check_choice, check_range, in_test, output_root, profile_changes
+from .core import CANONICAL_SEED, check_choice, check_range, in_test, is_main_process, output_root, profile_changes
 
 # %% auto #0
 __all__ = ['VERDICTS', 'NOT_TESTABLE', 'DIRECTIONS', 'RESULT_KEYS', 'CLAIM_KEYS', 'verdict', 'combine_parts', 'gate',
@@ -209,8 +209,9 @@ class Results:
         self.metrics[name] = _jsonable(value); return value
 
     def figure(self, fig, name: str, dpi: int = 120) -> Path:
-        "Save a matplotlib figure as `figures/<paper>/<name>.png`."
+        "Save a matplotlib figure as `figures/<paper>/<name>.png` (only rank 0 of a torchrun world writes)."
         path = self.out_dir / "figures" / self.paper / f"{name}.png"
+        if not is_main_process(): return path
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.stem}.tmp.png")
         fig.savefig(tmp, dpi=dpi, bbox_inches="tight"); os.replace(tmp, path)
@@ -227,7 +228,8 @@ class Results:
                     machine=machine_description(self.device), torch=torch.__version__, seconds=round(time.perf_counter() - self._start, 2), claims=self.claims, metrics=self.metrics)
 
     def write(self) -> Path:
-        "Write `results/<paper>.json` atomically; return its path."
+        "Write `results/<paper>.json` atomically (only rank 0 of a torchrun world writes); return its path."
+        if not is_main_process(): return self.out_dir / "results" / f"{self.paper}.json"
         return atomic_write_text(self.out_dir / "results" / f"{self.paper}.json", json.dumps(self.to_dict(), indent=2) + "\n")
 
 # %% ../nbs/03_results.ipynb #615b8e6c

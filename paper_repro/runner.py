@@ -24,14 +24,14 @@ from typing import Any
 
 import pandas as pd
 
-from .core import BENCHMARKS, PROFILES, check_choice, output_root, project_root
+from .core import BENCHMARKS, PROFILES, check_choice, distributed_world, output_root, project_root
 from .results import _fmt, atomic_write_text, build_report, load_results
 
 # %% auto #0
 __all__ = ['UsageError', 'paper_notebooks', 'find_paper', 'paper_summary', 'notebook_parameters', 'parse_value',
            'parse_parameters', 'outputs_to', 'is_default_run', 'outputs_folder', 'run_paper', 'update_notebook_outputs',
            'list_papers', 'format_paper_list', 'all_modules', 'run_benchmarks', 'run_reference_benchmarks',
-           'benchmark_table', 'main']
+           'benchmark_table', 'torchrun_command', 'main']
 
 # %% ../nbs/04_runner.ipynb #27f28796
 class UsageError(ValueError):
@@ -232,6 +232,10 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--all", action="store_true", help="run every paper notebook; continue past failures")
     r.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"), help="set a notebook parameter")
     r.add_argument("--update-notebooks", action="store_true", help="store the run's outputs in nbs/ (cleaned); default parameters only")
+    r.add_argument("--nproc", type=int, default=1, help="data-parallel processes per node, launched by torchrun (default 1: no torchrun)")
+    r.add_argument("--nnodes", type=int, default=1, help="nodes of a multi-node torchrun job (each node runs this same command)")
+    r.add_argument("--rdzv-endpoint", default=None, metavar="HOST:PORT", help="torchrun's rendezvous (c10d) endpoint; needed with --nnodes > 1")
+    r.add_argument("--rdzv-timeout", type=int, default=300, metavar="SECONDS", help="how long to wait for every node to join (default 300)")
     sub.add_parser("report", help="build results/REPORT.md from results/*.json")
     b = sub.add_parser("bench", help="run the benchmarks and time each notebook; write results/benchmarks.json")
     b.add_argument("--no-notebooks", action="store_true", help="skip timing the notebooks' default runs")
@@ -239,8 +243,64 @@ def _parser() -> argparse.ArgumentParser:
                    help="then run the speed tests against timm/torchvision/PyG (source checkout, dev extras); write results/benchmarks_reference.json")
     return p
 
+def torchrun_command(paper: str, parameters: dict[str, Any], out: Path, nproc: int, nnodes: int = 1, rdzv_endpoint: str | None = None,
+                     rdzv_timeout: int = 300) -> list[str]:
+    """The torchrun (PyTorch's elastic launcher) command that runs notebook `paper` with `nproc` processes per node: every
+    process executes the notebook through papermill (SPMD), `fit` sees `WORLD_SIZE` and trains data-parallel, rank 0
+    writes `out`, the results and the figures."""
+    if nproc < 1: raise UsageError(f"--nproc must be at least 1, got {nproc}")
+    if nnodes < 1: raise UsageError(f"--nnodes must be at least 1, got {nnodes}")
+    if nnodes > 1 and not rdzv_endpoint: raise UsageError("--nnodes > 1 needs --rdzv-endpoint HOST:PORT (the same on every node)")
+    if rdzv_endpoint is not None and not re.fullmatch(r"[\w.\-\[\]:]+:\d+", rdzv_endpoint):
+        raise UsageError(f"--rdzv-endpoint must be HOST:PORT, got {rdzv_endpoint!r}")
+    cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={nproc}", f"--nnodes={nnodes}", "--max-restarts=0"]
+    if rdzv_endpoint is None: cmd.append("--standalone")
+    else: cmd += ["--rdzv-backend=c10d", f"--rdzv-endpoint={rdzv_endpoint}", f"--rdzv-conf=join_timeout={rdzv_timeout}"]
+    return cmd + ["-m", "paper_repro.runner", "_rank-run", paper, json.dumps(parameters), str(out)]
+
+def _rank_run(paper: str, parameters_json: str, out: str) -> int:
+    "One torchrun process: execute the notebook; rank 0 keeps the executed copy at `out`, the others discard theirs."
+    import papermill as pm
+    rank = distributed_world()[0]
+    path = find_paper(paper)[1]
+    target = Path(out) if rank == 0 else Path(out).with_name(f".rank{rank}-{Path(out).name}")
+    try:
+        pm.execute_notebook(str(path), str(target), parameters=json.loads(parameters_json), cwd=str(path.parent), kernel_name="python3",
+                            progress_bar=rank == 0, report_mode=False)
+    finally:
+        if rank != 0: target.unlink(missing_ok=True)
+    return 0
+
+def _run_distributed(args, root: Path) -> int:
+    "`run PAPER --nproc N [--nnodes M --rdzv-endpoint HOST:PORT]`: the notebook under torchrun; one line and exit code 2 for bad input."
+    if args.all or not args.paper: raise UsageError("--nproc/--nnodes run one PAPER, not --all")
+    if args.update_notebooks: raise UsageError("--update-notebooks keeps the default single-process run's outputs; drop --nproc")
+    name, path = find_paper(args.paper, root)
+    params = parse_parameters(path, args.parameter)
+    import torch
+    if str(params.get("device", "auto")) == "cuda" and not torch.cuda.is_available():
+        raise UsageError("-p device cuda asks for NCCL on GPUs, but this machine has no CUDA device; use -p device cpu (gloo)")
+    out = root / "runs" / name / datetime.now().strftime("%Y%m%d-%H%M%S-%f") / path.name
+    cmd = torchrun_command(name, params, out, args.nproc, args.nnodes, args.rdzv_endpoint, args.rdzv_timeout)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    print(f"== {name} on {args.nproc} process(es) x {args.nnodes} node(s) (torchrun)", file=sys.stderr, flush=True)
+    with outputs_to(outputs_folder(path, params, out.parent)):
+        where = outputs_folder(path, params, out.parent)
+        done = subprocess.run(cmd, cwd=root, stderr=subprocess.PIPE, text=True)
+    if done.returncode == 0:
+        print(f"ok   {name}: {time.perf_counter() - start:.1f} s on {args.nproc * args.nnodes} processes -> {out.relative_to(root)}; "
+              f"results and figures in {where}"); return 0
+    if "Rendezvous" in done.stderr or "rendezvous" in done.stderr:
+        raise UsageError(f"torchrun could not complete the rendezvous at {args.rdzv_endpoint or 'localhost'} within "
+                         f"{args.rdzv_timeout} s; check the endpoint and that every node runs the same command")
+    sys.stderr.write(done.stderr[-4000:])
+    print(f"FAIL {name}: torchrun exited with {done.returncode} (its log is above; rank 0's executed notebook under runs/{name}/)")
+    return 1
+
 def _run(args, root: Path) -> int:
     import papermill as pm
+    if args.nproc != 1 or args.nnodes != 1 or args.rdzv_endpoint: return _run_distributed(args, root)
     if args.all == bool(args.paper): raise UsageError("give exactly one of PAPER or --all")
     if args.update_notebooks and args.parameter: raise UsageError("--update-notebooks keeps the default (quick) run's outputs; drop the -p overrides")
     names = list(paper_notebooks(root)) if args.all else [find_paper(args.paper, root)[0]]
@@ -262,6 +322,8 @@ def _run(args, root: Path) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     "Entry point of the `paper-repro` console script."
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["_rank-run"]: return _rank_run(*argv[1:])   # one torchrun process (see `torchrun_command`)
     args = _parser().parse_args(argv)
     try:
         root = project_root()
@@ -282,3 +344,8 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as e:
         print(f"paper-repro: error: {e}", file=sys.stderr)
         return 2
+
+# %% ../nbs/04_runner.ipynb #9e49a194
+#| eval: false
+if __name__ == "__main__":   # `python -m paper_repro.runner ...`: what torchrun starts (not run inside the notebook)
+    sys.exit(main())

@@ -16,12 +16,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .core import Timer, check_positive, get_device, progress_bar, register_benchmark, seed_everything
+from .core import Timer, check_positive, distributed_world, get_device, progress_bar, register_benchmark, seed_everything
 from .data import tensor_loader
 from .results import machine_description
 
 # %% auto #0
-__all__ = ['IGNORE_INDEX', 'fit', 'predict', 'evaluate', 'fit_one_cycle', 'accuracy', 'reliability_bins',
+__all__ = ['IGNORE_INDEX', 'shard_loader', 'fit', 'predict', 'evaluate', 'fit_one_cycle', 'accuracy', 'reliability_bins',
            'expected_calibration_error', 'sequence_loss', 'masked_token_accuracy', 'fit_temperature',
            'rank_of_positive', 'ranking_metrics', 'benchmark_loop_overhead', 'time_training_step',
            'paper_scale_estimate', 'benchmark_seed_parallelism']
@@ -29,6 +29,33 @@ __all__ = ['IGNORE_INDEX', 'fit', 'predict', 'evaluate', 'fit_one_cycle', 'accur
 # %% ../nbs/02_train.ipynb #6ae05ea3
 def _to(batch, device):
     return [b.to(device, non_blocking=True) if torch.is_tensor(b) else b for b in batch]
+
+def _init_distributed(device: torch.device) -> None:
+    "Join torchrun's process group (NCCL on CUDA, gloo elsewhere) if this process has not yet."
+    import os
+
+    import torch.distributed as dist
+    if dist.is_initialized(): return
+    if device.type == "cuda": torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
+    dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+
+def shard_loader(loader: torch.utils.data.DataLoader, rank: int, world_size: int):
+    """(`loader` split across `world_size` processes, its `DistributedSampler`): the same per-process batch size,
+    shuffled (if `loader` was) from the seed of the loader's own generator, padded so every process gets as many
+    batches. Call `sampler.set_epoch(epoch)` every epoch. `loader` must batch with a `BatchSampler` (`tensor_loader` does)."""
+    from torch.utils.data import BatchSampler, DataLoader, DistributedSampler, RandomSampler
+    batches = loader.batch_sampler if loader.batch_sampler is not None else loader.sampler
+    if not isinstance(batches, BatchSampler):
+        raise ValueError(f"shard_loader needs a loader that batches with a BatchSampler (tensor_loader or DataLoader(batch_size=...)), "
+                         f"got {type(batches).__name__}")
+    inner = batches.sampler
+    shuffle = isinstance(inner, RandomSampler)
+    seed = inner.generator.initial_seed() if shuffle and inner.generator is not None else 0
+    sampler = DistributedSampler(range(len(loader.dataset)), num_replicas=world_size, rank=rank, shuffle=shuffle, seed=seed)
+    sharded = BatchSampler(sampler, batches.batch_size, batches.drop_last)
+    kw = dict(collate_fn=loader.collate_fn, num_workers=loader.num_workers)
+    if loader.batch_sampler is not None: return DataLoader(loader.dataset, batch_sampler=sharded, **kw), sampler
+    return DataLoader(loader.dataset, sampler=sharded, batch_size=None, **kw), sampler
 
 def fit(model: nn.Module, train_loader: Iterable, loss_fn: Callable, optimizer: torch.optim.Optimizer, epochs: int,
         device: str | torch.device = "auto", valid_loader: Iterable | None = None, metrics: dict[str, Callable] | None = None,
@@ -40,10 +67,21 @@ def fit(model: nn.Module, train_loader: Iterable, loss_fn: Callable, optimizer: 
     if (amp or compile) and device.type != "cuda":
         raise ValueError(f"amp=True and compile=True need a CUDA device, got {device}; pass amp=False, compile=False")
     model.to(device)
-    step_model = torch.compile(model) if compile else model
+    step_model, sampler = model, None
+    rank, world = distributed_world()
+    if world > 1:                              # under torchrun: DistributedDataParallel over a sharded loader
+        _init_distributed(device)
+        if device.type == "cuda": model = nn.SyncBatchNorm.convert_sync_batchnorm(model)   # the same parameters, shared BN statistics
+        elif rank == 0 and any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
+            print("fit: on a CPU each process keeps its own BatchNorm batch statistics (PyTorch's SyncBatchNorm needs CUDA)")
+        step_model = nn.parallel.DistributedDataParallel(model, device_ids=[device.index or 0] if device.type == "cuda" else None)
+        train_loader, sampler = shard_loader(train_loader, rank, world)
+        progress = progress and rank == 0
+    step_model = torch.compile(step_model) if compile else step_model
     history = []
     bar = progress_bar(total=epochs * len(train_loader), desc=desc, disable=not progress)
     for epoch in range(epochs):
+        if sampler is not None: sampler.set_epoch(epoch)
         model.train(); start, total, count = time.perf_counter(), 0.0, 0
         for step, batch in enumerate(train_loader):
             *inputs, targets = _to(batch, device)
@@ -61,6 +99,9 @@ def fit(model: nn.Module, train_loader: Iterable, loss_fn: Callable, optimizer: 
             if scheduler is not None: scheduler.step()
             total, count = total + value * len(targets), count + len(targets)
             bar.update()
+        if world > 1:                          # the epoch's loss over every process's samples
+            import torch.distributed as dist
+            tally = torch.tensor([total, count], dtype=torch.float64, device=device); dist.all_reduce(tally); total, count = tally.tolist()
         row = dict(epoch=epoch, train_loss=total / max(count, 1))
         bar.set_postfix(epoch=epoch, train_loss=f"{row['train_loss']:.4f}")
         if valid_loader is not None:
@@ -72,14 +113,26 @@ def fit(model: nn.Module, train_loader: Iterable, loss_fn: Callable, optimizer: 
 
 @torch.no_grad()
 def predict(model: nn.Module, loader: Iterable, device: str | torch.device = "auto") -> tuple[torch.Tensor, torch.Tensor]:
-    "Model outputs and targets over `loader`, concatenated on the CPU (eval mode, no grad)."
+    """Model outputs and targets over `loader`, concatenated on the CPU (eval mode, no grad). Under torchrun every
+    process predicts its shard and all get the whole set back, in `loader`'s order, without `DistributedSampler`'s padding."""
     device = device if isinstance(device, torch.device) else get_device(device)
     model.to(device).eval()
+    rank, world = distributed_world()
+    if world > 1: loader, sampler = shard_loader(loader, rank, world)
     outs, ys = [], []
     for batch in loader:
         *inputs, targets = _to(batch, device)
         outs.append(model(*inputs).float().cpu()); ys.append(targets.cpu())
-    return torch.cat(outs), torch.cat(ys)
+    out, y = torch.cat(outs), torch.cat(ys)
+    if world == 1: return out, y
+    import torch.distributed as dist
+    _init_distributed(device)
+    parts = [None] * world
+    dist.all_gather_object(parts, (torch.tensor(list(sampler)), out, y))   # each process's dataset indices with its outputs
+    n = len(loader.dataset)
+    full_out, full_y = out.new_empty((n, *out.shape[1:])), y.new_empty((n, *y.shape[1:]))
+    for idx, o, t in parts: full_out[idx], full_y[idx] = o, t         # padding repeats an index with the same values
+    return full_out, full_y
 
 def evaluate(model: nn.Module, loader: Iterable, loss_fn: Callable | None = None, metrics: dict[str, Callable] | None = None,
              device: str | torch.device = "auto") -> dict[str, float]:

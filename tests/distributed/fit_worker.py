@@ -1,0 +1,29 @@
+"""Run by tests/test_distributed.py, under torchrun or alone: fit a tiny classifier with `paper_repro.train.fit`, predict
+a set whose size the world size does not divide, and (rank 0 only) save the weights and predictions.
+
+usage: fit_worker.py OUT BATCH [bn]   (BATCH: per-process batch size; bn: a model with BatchNorm)
+"""
+import sys
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from paper_repro.core import distributed_world, seed_everything
+from paper_repro.data import tensor_loader
+from paper_repro.train import fit, predict
+
+out, batch = sys.argv[1], int(sys.argv[2])
+with_bn = len(sys.argv) > 3 and sys.argv[3] == "bn"
+torch.set_num_threads(1)
+g = torch.Generator().manual_seed(0)
+x, y = torch.randn(64, 10, generator=g), torch.randint(0, 3, (64,), generator=g)
+seed_everything(0)
+model = nn.Sequential(nn.Linear(10, 16), nn.BatchNorm1d(16) if with_bn else nn.Identity(), nn.Tanh(), nn.Linear(16, 3))
+opt = torch.optim.SGD(model.parameters(), lr=0.2, momentum=0.9)
+hist = fit(model, tensor_loader(x, y, batch_size=batch), F.cross_entropy, opt, epochs=3, device="cpu", progress=False,
+           valid_loader=tensor_loader(x[:7], y[:7], batch_size=3), metrics=dict(acc=lambda z, t: (z.argmax(-1) == t).float().mean()))
+z, t = predict(model, tensor_loader(x[:7], y[:7], batch_size=3), "cpu")
+rank, world = distributed_world()
+if rank == 0:
+    torch.save(dict(state=model.state_dict(), z=z, t=t, world=world, history=hist.drop(columns="seconds").to_dict("list")), out)

@@ -1,0 +1,91 @@
+"""Data parallelism on PyTorch's own engine: `fit` and `predict` under torchrun (gloo, 2 CPU processes) against one process."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+WORKER = Path(__file__).parent / "distributed" / "fit_worker.py"
+
+
+def _run(out: Path, batch: int, nproc: int = 1, *extra: str) -> dict:
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+    for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT", "IN_TEST"): env.pop(k, None)
+    cmd = [sys.executable, str(WORKER), str(out), str(batch), *extra]
+    if nproc > 1: cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}", *cmd[1:]]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return torch.load(out) | dict(stdout=done.stdout)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    "One process with batch 16, and two torchrun processes with batch 8 each, on the same data and initialisation."
+    tmp = tmp_path_factory.mktemp("ddp")
+    return _run(tmp / "single.pt", 16), _run(tmp / "ddp.pt", 8, 2)
+
+
+def test_two_processes_of_batch_b_give_the_weights_of_one_of_batch_2b(runs):
+    single, ddp = runs
+    assert single["world"] == 1 and ddp["world"] == 2
+    for name, w in single["state"].items():   # DDP averages the two halves' gradients: the mean over 16 samples, up to float32 rounding
+        torch.testing.assert_close(ddp["state"][name], w, rtol=0, atol=1e-5, msg=f"{name} differs")
+    torch.testing.assert_close(torch.tensor(ddp["history"]["train_loss"]), torch.tensor(single["history"]["train_loss"]), rtol=0, atol=1e-5)
+
+
+def test_evaluation_gathers_every_shard_without_padding(runs):
+    single, ddp = runs   # 7 test rows over 2 processes: DistributedSampler pads one; predict drops it and keeps the order
+    assert ddp["z"].shape == single["z"].shape == (7, 3)
+    torch.testing.assert_close(ddp["t"], single["t"], rtol=0, atol=0)
+    torch.testing.assert_close(ddp["z"], single["z"], rtol=0, atol=1e-5)
+    assert ddp["history"]["valid_acc"] == pytest.approx(single["history"]["valid_acc"], abs=1e-6)
+
+
+def test_batchnorm_on_cpu_keeps_per_process_statistics_and_says_so(tmp_path):
+    ddp = _run(tmp_path / "bn.pt", 8, 2, "bn")
+    assert "SyncBatchNorm needs CUDA" in ddp["stdout"]
+    assert torch.isfinite(ddp["z"]).all() and ddp["z"].shape == (7, 3)
+
+
+# ---- paper-repro run PAPER --nproc N: a notebook under torchrun
+def _cli(cli, root, *args, timeout=300):
+    env = {k: v for k, v in os.environ.items() if k not in ("IN_TEST", "PAPER_REPRO_OUT", "RANK", "WORLD_SIZE", "LOCAL_RANK")}
+    return subprocess.run([cli, "run", *args], cwd=root, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["pytorch_primitives", "--nproc", "0"], "--nproc must be at least 1, got 0"),
+    (["resnext", "--nproc", "2", "-p", "device", "cuda"], "no CUDA device"),
+    (["resnext", "--nnodes", "2"], "needs --rdzv-endpoint HOST:PORT"),
+    (["resnext", "--nproc", "2", "--rdzv-endpoint", "nohostport"], "must be HOST:PORT"),
+    (["--all", "--nproc", "2"], "run one PAPER, not --all"),
+    (["pytorch_primitives", "--nproc", "1", "--nnodes", "2", "--rdzv-endpoint", "127.0.0.1:29477", "--rdzv-timeout", "3"],
+     "could not complete the rendezvous at 127.0.0.1:29477 within 3 s"),
+])
+def test_distributed_usage_errors_are_one_line_exit_2(cli, root, args, needle):
+    r = _cli(cli, root, *args, timeout=120)
+    assert r.returncode == 2, r
+    assert needle in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr and r.stderr.strip().splitlines()[-1].startswith("paper-repro: error:"), r.stderr
+
+
+def test_cnn_full_profile_on_two_processes_writes_its_results_once(cli, root):
+    "A CNN notebook's full profile (tiny CIFAR-10 fixture) under torchrun: fit runs DDP in both kernels; rank 0 alone writes."
+    args = ["resnext", "--nproc", "2", "-p", "profile", "full", "-p", "device", "cpu", "-p", "data_dir", str(root / "tests" / "fixtures" / "cifar10")]
+    for k, v in dict(settings="1x4,2x2", planes="4", blocks="1", strides="1", stem_channels=4, epochs=1, n_seeds=2, batch_size=8).items():
+        args += ["-p", k, str(v)]
+    r = _cli(cli, root, *args)
+    assert r.returncode == 0, r.stderr[-3000:]
+    folder = root / r.stdout.split("-> ")[1].split(";")[0]
+    run_dir = folder.parent
+    try:
+        assert sorted(p.name for p in run_dir.iterdir()) == ["30_resnext.ipynb", "figures", "results"]   # no other rank's notebook left
+        assert [p.name for p in (run_dir / "results").iterdir()] == ["resnext.json"]
+        assert "SyncBatchNorm needs CUDA" in folder.read_text()           # fit ran data-parallel (BatchNorm, CPU)
+        assert json.loads((run_dir / "results" / "resnext.json").read_text())["profile"] == "full"
+    finally:
+        import shutil
+        shutil.rmtree(run_dir)
