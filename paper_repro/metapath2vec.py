@@ -18,8 +18,8 @@ from .core import Timer, check_choice, check_positive, check_range, register_ben
 
 # %% auto #0
 __all__ = ['METHODS', 'AMINER_FILES', 'HeteroGraph', 'hetero_graph', 'parse_metapath', 'metapath_walks', 'uniform_walks',
-           'naive_metapath_walks', 'skipgram_pairs', 'NegativeSampler', 'SkipGram', 'method_walks', 'embed',
-           'classify_f1', 'cluster_nmi', 'make_academic_network', 'require_aminer', 'load_aminer',
+           'naive_metapath_walks', 'skipgram_pairs', 'NegativeSampler', 'SkipGram', 'walk_starts', 'method_walks',
+           'embed', 'classify_f1', 'cluster_nmi', 'make_academic_network', 'require_aminer', 'load_aminer',
            'write_aminer_fixture', 'benchmark_walks']
 
 # %% ../nbs/41_metapath2vec.ipynb #323d79b5
@@ -207,34 +207,69 @@ class SkipGram(nn.Module):
 # %% ../nbs/41_metapath2vec.ipynb #b998d9a7
 METHODS = ("metapath2vec", "metapath2vec++", "deepwalk")
 
+def walk_starts(graph: HeteroGraph, method: str, metapath: str | list[str], walks_per_node: int, first: int = 0,
+                count: int | None = None, perm: torch.Tensor | None = None) -> torch.Tensor:
+    """Start nodes of walks `first` ... `first + count - 1` of `method`'s budget of `walks_per_node` walks per node of the
+    meta-path's first type: that type's nodes in turn (walk i starts at its node i mod n), or, for deepwalk, all nodes in
+    the order `perm` in turn (walk i starts at `perm[i mod N]`)."""
+    check_choice("method", method, METHODS); check_positive("walks_per_node", walks_per_node)
+    mp = parse_metapath(graph, metapath)
+    budget = graph.num_nodes[mp[0]] * walks_per_node
+    count = budget - first if count is None else min(count, budget - first)
+    i = torch.arange(first, first + max(count, 0))
+    if method == "deepwalk":
+        return (torch.arange(graph.n) if perm is None else perm)[i % graph.n]
+    return graph.offset[mp[0]] + i % graph.num_nodes[mp[0]]
+
 def method_walks(graph: HeteroGraph, method: str, metapath: str | list[str], walks_per_node: int, walk_length: int,
                  generator: torch.Generator | None = None) -> torch.Tensor:
     "The walks of `method`: meta-path walks from each node of the meta-path's first type, or as many uniform walks over all nodes."
-    check_choice("method", method, METHODS); check_positive("walks_per_node", walks_per_node)
     mp = parse_metapath(graph, metapath)
-    start = graph.nodes(mp[0]).repeat(walks_per_node)
-    if method == "deepwalk":
-        budget = len(start)
-        perm = torch.randperm(graph.n, generator=generator)
-        return uniform_walks(graph, perm.repeat(math.ceil(budget / graph.n))[:budget], walk_length, generator)
+    perm = torch.randperm(graph.n, generator=generator) if method == "deepwalk" else None
+    start = walk_starts(graph, method, mp, walks_per_node, perm=perm)
+    if method == "deepwalk": return uniform_walks(graph, start, walk_length, generator)
     return metapath_walks(graph, mp, start, walk_length, generator)
+
+def _chunk_generator(seed: int, chunk: int) -> torch.Generator:
+    "The generator of chunk `chunk`'s walks: the same walks on every pass over the chunks."
+    return torch.Generator().manual_seed(int(np.random.SeedSequence([seed, chunk]).generate_state(1)[0]))
 
 def embed(graph: HeteroGraph, method: str, metapath: str | list[str] = "author-paper-venue-paper-author", walks_per_node: int = 10,
           walk_length: int = 40, dim: int = 64, window: int = 3, negatives: int = 5, epochs: int = 1, batch_size: int = 4096,
-          lr: float = 0.01, seed: int = 0, device: str | torch.device = "cpu", progress: bool = False) -> torch.Tensor:
-    "Train `method` (metapath2vec, metapath2vec++ or deepwalk) on `graph`; return the node embeddings $X$ (N, dim) on the CPU."
+          lr: float = 0.01, seed: int = 0, device: str | torch.device = "cpu", progress: bool = False,
+          walks_per_chunk: int | None = None) -> torch.Tensor:
+    """Train `method` (metapath2vec, metapath2vec++ or deepwalk) on `graph`; return the node embeddings $X$ (N, dim) on the CPU.
+    The walks are generated and trained on `walks_per_chunk` at a time (default: all at once): only one chunk's walks and
+    skip-gram pairs are in memory; a first pass over the chunks counts the nodes for the noise distribution."""
     from paper_repro.data import tensor_loader
     from paper_repro.train import fit
-    gen = torch.Generator().manual_seed(seed)
-    walks = method_walks(graph, method, metapath, walks_per_node, walk_length, gen)
-    v, c = skipgram_pairs(walks, window)
-    counts = torch.bincount(walks[walks >= 0], minlength=graph.n)
+    check_choice("method", method, METHODS); check_positive("walks_per_node", walks_per_node); check_positive("walk_length", walk_length)
+    mp = parse_metapath(graph, metapath)
+    budget = graph.num_nodes[mp[0]] * walks_per_node
+    chunk = budget if walks_per_chunk is None else int(check_positive("walks_per_chunk", walks_per_chunk))
+    firsts = list(range(0, budget, chunk))
+    perm = torch.randperm(graph.n, generator=torch.Generator().manual_seed(seed)) if method == "deepwalk" else None
+    csr = graph.homogeneous_csr() if method == "deepwalk" else None
+
+    def walks_of(k: int) -> torch.Tensor:
+        start, gen = walk_starts(graph, method, mp, walks_per_node, firsts[k], chunk, perm), _chunk_generator(seed, k)
+        if method == "deepwalk": return uniform_walks(graph, start, walk_length, gen, csr)
+        return metapath_walks(graph, mp, start, walk_length, gen)
+
+    counts, kept = torch.zeros(graph.n, dtype=torch.long), None       # pass 1: f(u), the walk counts of the noise distribution
+    for k in range(len(firsts)):
+        w = walks_of(k); counts += torch.bincount(w[w >= 0], minlength=graph.n)
+        if len(firsts) == 1: kept = w                                  # one chunk: keep it instead of drawing it again
     sampler = NegativeSampler(graph, counts, typed=(method == "metapath2vec++"))
     torch.manual_seed(seed)
     model = SkipGram(graph.n, dim, sampler, negatives, seed)
-    loader = tensor_loader(v, c, c, batch_size=batch_size, shuffle=True, seed=seed)
-    fit(model, loader, lambda per_pair, _: per_pair.mean(), torch.optim.Adam(model.parameters(), lr=lr), epochs,
-        device=device, progress=progress, desc=method)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    for epoch in range(epochs):                                        # pass 2 (per epoch): each chunk's pairs, shuffled
+        for k in range(len(firsts)):
+            v, c = skipgram_pairs(kept if kept is not None else walks_of(k), window)
+            loader = tensor_loader(v, c, c, batch_size=batch_size, shuffle=True, seed=seed + epoch * len(firsts) + k)
+            fit(model, loader, lambda per_pair, _: per_pair.mean(), optimizer, 1, device=device, progress=progress,
+                desc=f"{method} epoch {epoch + 1}/{epochs}" + (f", chunk {k + 1}/{len(firsts)}" if len(firsts) > 1 else ""))
     return model.embedding.weight.detach().cpu()
 
 # %% ../nbs/41_metapath2vec.ipynb #286b4bb7

@@ -236,6 +236,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--nnodes", type=int, default=1, help="nodes of a multi-node torchrun job (each node runs this same command)")
     r.add_argument("--rdzv-endpoint", default=None, metavar="HOST:PORT", help="torchrun's rendezvous (c10d) endpoint; needed with --nnodes > 1")
     r.add_argument("--rdzv-timeout", type=int, default=300, metavar="SECONDS", help="how long to wait for every node to join (default 300)")
+    r.add_argument("--max-restarts", type=int, default=0, help="restarts torchrun may make after a worker dies; fits resume from their checkpoints")
     sub.add_parser("report", help="build results/REPORT.md from results/*.json")
     b = sub.add_parser("bench", help="run the benchmarks and time each notebook; write results/benchmarks.json")
     b.add_argument("--no-notebooks", action="store_true", help="skip timing the notebooks' default runs")
@@ -244,16 +245,17 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 def torchrun_command(paper: str, parameters: dict[str, Any], out: Path, nproc: int, nnodes: int = 1, rdzv_endpoint: str | None = None,
-                     rdzv_timeout: int = 300) -> list[str]:
+                     rdzv_timeout: int = 300, max_restarts: int = 0) -> list[str]:
     """The torchrun (PyTorch's elastic launcher) command that runs notebook `paper` with `nproc` processes per node: every
     process executes the notebook through papermill (SPMD), `fit` sees `WORLD_SIZE` and trains data-parallel, rank 0
     writes `out`, the results and the figures."""
     if nproc < 1: raise UsageError(f"--nproc must be at least 1, got {nproc}")
     if nnodes < 1: raise UsageError(f"--nnodes must be at least 1, got {nnodes}")
+    if max_restarts < 0: raise UsageError(f"--max-restarts must be at least 0, got {max_restarts}")
     if nnodes > 1 and not rdzv_endpoint: raise UsageError("--nnodes > 1 needs --rdzv-endpoint HOST:PORT (the same on every node)")
     if rdzv_endpoint is not None and not re.fullmatch(r"[\w.\-\[\]:]+:\d+", rdzv_endpoint):
         raise UsageError(f"--rdzv-endpoint must be HOST:PORT, got {rdzv_endpoint!r}")
-    cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={nproc}", f"--nnodes={nnodes}", "--max-restarts=0"]
+    cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={nproc}", f"--nnodes={nnodes}", f"--max-restarts={max_restarts}"]
     if rdzv_endpoint is None: cmd.append("--standalone")
     else: cmd += ["--rdzv-backend=c10d", f"--rdzv-endpoint={rdzv_endpoint}", f"--rdzv-conf=join_timeout={rdzv_timeout}"]
     return cmd + ["-m", "paper_repro.runner", "_rank-run", paper, json.dumps(parameters), str(out)]
@@ -281,13 +283,14 @@ def _run_distributed(args, root: Path) -> int:
     if str(params.get("device", "auto")) == "cuda" and not torch.cuda.is_available():
         raise UsageError("-p device cuda asks for NCCL on GPUs, but this machine has no CUDA device; use -p device cpu (gloo)")
     out = root / "runs" / name / datetime.now().strftime("%Y%m%d-%H%M%S-%f") / path.name
-    cmd = torchrun_command(name, params, out, args.nproc, args.nnodes, args.rdzv_endpoint, args.rdzv_timeout)
+    cmd = torchrun_command(name, params, out, args.nproc, args.nnodes, args.rdzv_endpoint, args.rdzv_timeout, args.max_restarts)
     out.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     print(f"== {name} on {args.nproc} process(es) x {args.nnodes} node(s) (torchrun)", file=sys.stderr, flush=True)
     with outputs_to(outputs_folder(path, params, out.parent)):
         where = outputs_folder(path, params, out.parent)
-        done = subprocess.run(cmd, cwd=root, stderr=subprocess.PIPE, text=True)
+        env = dict(os.environ, PAPER_REPRO_CHECKPOINTS=str(out.parent / "checkpoints"))   # every fit checkpoints; a restart resumes
+        done = subprocess.run(cmd, cwd=root, env=env, stderr=subprocess.PIPE, text=True)
     if done.returncode == 0:
         print(f"ok   {name}: {time.perf_counter() - start:.1f} s on {args.nproc * args.nnodes} processes -> {out.relative_to(root)}; "
               f"results and figures in {where}"); return 0

@@ -6,9 +6,11 @@
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Callable, Iterable
 from contextlib import nullcontext
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -21,9 +23,9 @@ from .data import tensor_loader
 from .results import machine_description
 
 # %% auto #0
-__all__ = ['IGNORE_INDEX', 'shard_loader', 'fit', 'predict', 'evaluate', 'fit_one_cycle', 'accuracy', 'reliability_bins',
-           'expected_calibration_error', 'sequence_loss', 'masked_token_accuracy', 'fit_temperature',
-           'rank_of_positive', 'ranking_metrics', 'benchmark_loop_overhead', 'time_training_step',
+__all__ = ['IGNORE_INDEX', 'shard_loader', 'save_checkpoint', 'fit', 'predict', 'evaluate', 'fit_one_cycle', 'accuracy',
+           'reliability_bins', 'expected_calibration_error', 'sequence_loss', 'masked_token_accuracy',
+           'fit_temperature', 'rank_of_positive', 'ranking_metrics', 'benchmark_loop_overhead', 'time_training_step',
            'paper_scale_estimate', 'benchmark_seed_parallelism']
 
 # %% ../nbs/02_train.ipynb #6ae05ea3
@@ -37,7 +39,13 @@ def _init_distributed(device: torch.device) -> None:
     import torch.distributed as dist
     if dist.is_initialized(): return
     if device.type == "cuda": torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
-    dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+    # torchrun's store outlives a restart: keys of the failed attempt (its processes' addresses) would be read again,
+    # so every attempt keeps its own keys (TORCHELASTIC_RESTART_COUNT counts the restarts)
+    agent_store = os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True"
+    store = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), world, is_master=rank == 0 and not agent_store)
+    store = dist.PrefixStore(f"paper_repro_attempt{os.environ.get('TORCHELASTIC_RESTART_COUNT', 0)}", store)
+    dist.init_process_group("nccl" if device.type == "cuda" else "gloo", store=store, rank=rank, world_size=world)
 
 def shard_loader(loader: torch.utils.data.DataLoader, rank: int, world_size: int):
     """(`loader` split across `world_size` processes, its `DistributedSampler`): the same per-process batch size,
@@ -57,12 +65,43 @@ def shard_loader(loader: torch.utils.data.DataLoader, rank: int, world_size: int
     if loader.batch_sampler is not None: return DataLoader(loader.dataset, batch_sampler=sharded, **kw), sampler
     return DataLoader(loader.dataset, sampler=sharded, batch_size=None, **kw), sampler
 
+def _loader_generator(loader) -> torch.Generator | None:
+    "The generator that shuffles `loader` (a `tensor_loader`'s RandomSampler), if any."
+    inner = getattr(getattr(loader, "batch_sampler", None) or getattr(loader, "sampler", None), "sampler", None)
+    return getattr(inner, "generator", None)
+
+def save_checkpoint(path: Path | str, **state) -> Path:
+    "`torch.save(state)` to `path` atomically (a temporary file, then a rename): a crash never leaves half a checkpoint."
+    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save(state, tmp); os.replace(tmp, path)
+    return path
+
+def _rng_state() -> dict:
+    import random
+    return dict(torch=torch.get_rng_state(), numpy=np.random.get_state(), python=random.getstate(),
+                cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None)
+
+def _set_rng_state(s: dict) -> None:
+    import random
+    torch.set_rng_state(s["torch"]); np.random.set_state(s["numpy"]); random.setstate(s["python"])
+    if s["cuda"] is not None and torch.cuda.is_available(): torch.cuda.set_rng_state_all(s["cuda"])
+
+_FIT_CALLS = [0]   # fit calls made by this process: names the automatic checkpoints
+
 def fit(model: nn.Module, train_loader: Iterable, loss_fn: Callable, optimizer: torch.optim.Optimizer, epochs: int,
         device: str | torch.device = "auto", valid_loader: Iterable | None = None, metrics: dict[str, Callable] | None = None,
         scheduler=None, batch_transform: Callable | None = None, grad_clip: float | None = None,
-        amp: bool = False, compile: bool = False, progress: bool = True, desc: str = "fit") -> pd.DataFrame:
-    "Train `model` for `epochs`; return one row per epoch (train loss, validation loss and `metrics`, seconds)."
+        amp: bool = False, compile: bool = False, progress: bool = True, desc: str = "fit", checkpoint: Path | str | None = None) -> pd.DataFrame:
+    """Train `model` for `epochs`; return one row per epoch (train loss, validation loss and `metrics`, seconds). With
+    `checkpoint`, the state after every epoch (model, optimizer, scheduler, history, RNG and shuffling state) is saved
+    there atomically, and a call that finds it resumes after its last finished epoch. Under `paper-repro run --nproc`,
+    `PAPER_REPRO_CHECKPOINTS` names a folder and every call checkpoints there by its order in the notebook, so a
+    notebook restarted by torchrun skips the fits it finished and resumes the one it was in."""
     check_positive("epochs", epochs)
+    _FIT_CALLS[0] += 1
+    if checkpoint is None and os.environ.get("PAPER_REPRO_CHECKPOINTS"):
+        checkpoint = Path(os.environ["PAPER_REPRO_CHECKPOINTS"]) / f"fit-{_FIT_CALLS[0]:04d}.pt"
     device = device if isinstance(device, torch.device) else get_device(device)
     if (amp or compile) and device.type != "cuda":
         raise ValueError(f"amp=True and compile=True need a CUDA device, got {device}; pass amp=False, compile=False")
@@ -78,9 +117,16 @@ def fit(model: nn.Module, train_loader: Iterable, loss_fn: Callable, optimizer: 
         train_loader, sampler = shard_loader(train_loader, rank, world)
         progress = progress and rank == 0
     step_model = torch.compile(step_model) if compile else step_model
-    history = []
-    bar = progress_bar(total=epochs * len(train_loader), desc=desc, disable=not progress)
-    for epoch in range(epochs):
+    history, first_epoch, shuffler = [], 0, _loader_generator(train_loader)
+    if checkpoint is not None and Path(checkpoint).exists():   # resume after the last finished epoch
+        state = torch.load(checkpoint, map_location=device, weights_only=False)
+        if state["epochs"] != epochs: raise ValueError(f"{checkpoint} was saved by a run of {state['epochs']} epochs, not {epochs}; delete it to start over")
+        model.load_state_dict(state["model"]); optimizer.load_state_dict(state["optimizer"])
+        if scheduler is not None: scheduler.load_state_dict(state["scheduler"])
+        if shuffler is not None: shuffler.set_state(state["shuffler"])
+        _set_rng_state(state["rng"]); history, first_epoch = state["history"], state["epoch"] + 1
+    bar = progress_bar(total=(epochs - first_epoch) * len(train_loader), desc=desc, disable=not progress)
+    for epoch in range(first_epoch, epochs):
         if sampler is not None: sampler.set_epoch(epoch)
         model.train(); start, total, count = time.perf_counter(), 0.0, 0
         for step, batch in enumerate(train_loader):
@@ -108,6 +154,11 @@ def fit(model: nn.Module, train_loader: Iterable, loss_fn: Callable, optimizer: 
             row.update({f"valid_{k}": v for k, v in evaluate(model, valid_loader, loss_fn, metrics, device).items()})
         row["seconds"] = time.perf_counter() - start
         history.append(row)
+        if checkpoint is not None and rank == 0:
+            save_checkpoint(checkpoint, model=model.state_dict(), optimizer=optimizer.state_dict(), epoch=epoch, epochs=epochs, history=history,
+                            scheduler=scheduler.state_dict() if scheduler is not None else None, rng=_rng_state(),
+                            shuffler=shuffler.get_state() if shuffler is not None else None)
+        if checkpoint is not None and world > 1: torch.distributed.barrier()   # every process sees the finished checkpoint
     bar.close()
     return pd.DataFrame(history)
 

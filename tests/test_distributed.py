@@ -82,10 +82,40 @@ def test_cnn_full_profile_on_two_processes_writes_its_results_once(cli, root):
     folder = root / r.stdout.split("-> ")[1].split(";")[0]
     run_dir = folder.parent
     try:
-        assert sorted(p.name for p in run_dir.iterdir()) == ["30_resnext.ipynb", "figures", "results"]   # no other rank's notebook left
+        assert sorted(p.name for p in run_dir.iterdir()) == ["30_resnext.ipynb", "checkpoints", "figures", "results"]   # no other rank's notebook
+        assert len(list((run_dir / "checkpoints").glob("fit-*.pt"))) >= 4   # every fit (at least 2 settings x 2 seeds) checkpointed, for a restart
         assert [p.name for p in (run_dir / "results").iterdir()] == ["resnext.json"]
         assert "SyncBatchNorm needs CUDA" in folder.read_text()           # fit ran data-parallel (BatchNorm, CPU)
         assert json.loads((run_dir / "results" / "resnext.json").read_text())["profile"] == "full"
     finally:
         import shutil
         shutil.rmtree(run_dir)
+
+
+# ---- checkpoints: a killed worker resumes from the last finished epoch
+def test_single_process_resumes_from_its_checkpoint_with_the_weights_of_an_uninterrupted_run(tmp_path):
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "IN_TEST"): env.pop(k, None)
+    first = subprocess.run([sys.executable, str(WORKER), str(tmp_path / "a.pt"), "16", "crash"], env=env, capture_output=True, text=True, timeout=120)
+    assert first.returncode != 0 and "worker killed (test)" in first.stderr and (tmp_path / "a.ckpt").exists()
+    assert torch.load(tmp_path / "a.ckpt", weights_only=False)["epoch"] == 1    # epochs 0 and 1 finished before the crash
+    resumed = _run(tmp_path / "a.pt", 16, 1, "crash")                              # the same command again: resumes at epoch 2
+    (tmp_path / "ref.crashed").write_text("never crash")
+    reference = _run(tmp_path / "ref.pt", 16, 1, "crash")                          # uninterrupted, same shuffling and checkpoints
+    for name, w in reference["state"].items(): torch.testing.assert_close(resumed["state"][name], w, rtol=0, atol=0)
+    assert resumed["history"] == reference["history"]
+
+
+def test_torchrun_restarts_a_killed_worker_and_finishes_from_the_checkpoint(tmp_path):
+    "torchrun --max-restarts=1: both processes restart, load the last checkpoint and end with the uninterrupted run's weights."
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "IN_TEST"): env.pop(k, None)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", "--max-restarts=1", str(WORKER)]
+    done = subprocess.run(cmd + [str(tmp_path / "b.pt"), "8", "crash"], env=env, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert (tmp_path / "b.crashed").exists()                                       # it did die once
+    (tmp_path / "ref.crashed").write_text("never crash")
+    reference = _run(tmp_path / "ref.pt", 8, 2, "crash")
+    resumed = torch.load(tmp_path / "b.pt")
+    for name, w in reference["state"].items(): torch.testing.assert_close(resumed["state"][name], w, rtol=0, atol=0)
+    assert not list(tmp_path.glob(".*.tmp"))                                      # no half-written checkpoint left

@@ -42,7 +42,7 @@ FULL_SMOKE = {
     "weightnet": dict(widths="8", repeats="1,1", stem_channels=8, last_channels=16, epochs=1, n_seeds=2, batch_size=8, data_dir=str(CIFAR10)),
     "bert4rec": dict(data_dir=str(ROOT / "tests" / "fixtures" / "ml-1m"), seq_len=8, d_model=8, n_layers=1, n_heads=2, epochs=2,
                      batch_size=8, n_seeds=2, n_negatives=2, bench_users=100),
-    "metapath2vec": dict(walks_per_node=2, walk_length=9, dim=8, window=2, negatives=2, epochs=1, batch_size=256, n_seeds=2,
+    "metapath2vec": dict(walks_per_node=2, walk_length=9, dim=8, window=2, negatives=2, epochs=1, batch_size=256, n_seeds=2, walks_per_chunk=10,
                          fractions="0.5", bench_walkers=50, data_dir=str(ROOT / "tests" / "fixtures" / "aminer")),
     "efficientnet": dict(n_train=64, n_test=32, epochs=1, batch_size=32, n_seeds=2, phis="1,2", alpha_values="1.0",
                          beta_values="1.0,1.2", base_resolution=32, models="efficientnet_b0"),
