@@ -5,8 +5,10 @@
 # %% ../nbs/02_train.ipynb #522a3443
 from __future__ import annotations
 
+import json
 import math
 import os
+import sys
 import time
 from collections.abc import Callable, Iterable
 from contextlib import nullcontext
@@ -26,7 +28,7 @@ from .results import machine_description
 __all__ = ['IGNORE_INDEX', 'shard_loader', 'save_checkpoint', 'fit', 'predict', 'evaluate', 'fit_one_cycle', 'accuracy',
            'reliability_bins', 'expected_calibration_error', 'sequence_loss', 'masked_token_accuracy',
            'fit_temperature', 'rank_of_positive', 'ranking_metrics', 'benchmark_loop_overhead', 'time_training_step',
-           'paper_scale_estimate', 'benchmark_seed_parallelism']
+           'paper_scale_estimate', 'benchmark_seed_parallelism', 'benchmark_data_parallel']
 
 # %% ../nbs/02_train.ipynb #6ae05ea3
 def _to(batch, device):
@@ -357,3 +359,44 @@ def benchmark_seed_parallelism(n_seeds: int = 6, workers: int | None = None, **s
     if seq != par: raise RuntimeError(f"map_seeds with {workers} workers gave other numbers than the sequential run: {par} vs {seq}")
     return dict(n_seeds=n_seeds, workers=workers, one_thread_s=t_seq.seconds, processes_s=t_par.seconds, threads_s=t_thr.seconds,
                 speedup_vs_one_thread=t_seq.seconds / t_par.seconds, speedup_vs_threads=t_thr.seconds / t_par.seconds)
+
+# %% ../nbs/02_train.ipynb #ba7d2691
+def _data_parallel_rate(n: int, batch_size: int, epochs: int) -> float:
+    "Samples per second of `fit` on a small CNN in this process (one thread; under torchrun, all processes' samples), epochs after the first."
+    torch.set_num_threads(1)
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(n, 3, 32, 32, generator=g), torch.randint(0, 10, (n,), generator=g)
+    seed_everything(0)
+    model = nn.Sequential(nn.Conv2d(3, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(),
+                          nn.MaxPool2d(2), nn.Conv2d(64, 64, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 10))
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    hist = fit(model, tensor_loader(x, y, batch_size=batch_size, shuffle=True), F.cross_entropy, opt, epochs, device="cpu", progress=False)
+    return n / float(hist.seconds.iloc[1:].mean() if epochs > 1 else hist.seconds.iloc[0])
+
+@register_benchmark("data_parallel")
+def benchmark_data_parallel(processes: str = "1,2", n: int = 4096, batch_size: int = 64, epochs: int = 3) -> dict:
+    """Samples/s of `fit` on a small CNN under torchrun with each number of CPU `processes` (gloo, one thread each, `batch_size`
+    per process), the speed-up over the fewest processes and the scaling efficiency (speed-up / process ratio)."""
+    import json
+    import subprocess
+    import sys
+    import tempfile
+    from paper_repro.core import parse_numbers
+    rates = {}
+    for p in parse_numbers("processes", processes):
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "rate.json"
+            cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={p}", "-m", "paper_repro.train",
+                   "_data-parallel-rate", str(n), str(batch_size), str(epochs), str(out)]
+            done = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, OMP_NUM_THREADS="1"), timeout=900)
+            if done.returncode: raise RuntimeError(f"torchrun with {p} processes failed:\n{done.stderr[-2000:]}")
+            rates[p] = json.loads(out.read_text())["samples_per_s"]
+    p0 = min(rates)
+    return dict(samples_per_s=rates, speedup={p: r / rates[p0] for p, r in rates.items()},
+                efficiency={p: r / rates[p0] / (p / p0) for p, r in rates.items()}, n=n, batch_size_per_process=batch_size, epochs=epochs)
+
+# %% ../nbs/02_train.ipynb #6f98fab5
+#| eval: false
+if __name__ == "__main__" and sys.argv[1:2] == ["_data-parallel-rate"]:   # one torchrun process of `benchmark_data_parallel`
+    _rate = _data_parallel_rate(*(int(v) for v in sys.argv[2:5]))
+    if distributed_world()[0] == 0: Path(sys.argv[5]).write_text(json.dumps(dict(samples_per_s=_rate)))
