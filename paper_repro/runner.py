@@ -292,8 +292,10 @@ def _run_distributed(args, root: Path) -> int:
         env = dict(os.environ, PAPER_REPRO_CHECKPOINTS=str(out.parent / "checkpoints"))   # every fit checkpoints; a restart resumes
         done = subprocess.run(cmd, cwd=root, env=env, stderr=subprocess.PIPE, text=True)
     if done.returncode == 0:
-        print(f"ok   {name}: {time.perf_counter() - start:.1f} s on {args.nproc * args.nnodes} processes -> {out.relative_to(root)}; "
-              f"results and figures in {where}"); return 0
+        head = f"ok   {name}: {time.perf_counter() - start:.1f} s on {args.nproc * args.nnodes} processes -> {out.relative_to(root)}"
+        if out.exists(): print(f"{head}; results and figures in {where}"); return 0
+        shutil.rmtree(out.parent, ignore_errors=True)   # a node without rank 0 writes nothing: no empty folder either
+        print(f"{head} (not kept: this node held no rank 0; the notebook, results and figures are on rank 0's node)"); return 0
     if "Rendezvous" in done.stderr or "rendezvous" in done.stderr:
         raise UsageError(f"torchrun could not complete the rendezvous at {args.rdzv_endpoint or 'localhost'} within "
                          f"{args.rdzv_timeout} s; check the endpoint and that every node runs the same command")

@@ -25,10 +25,10 @@ from .data import tensor_loader
 from .results import machine_description
 
 # %% auto #0
-__all__ = ['IGNORE_INDEX', 'shard_loader', 'save_checkpoint', 'fit', 'predict', 'evaluate', 'fit_one_cycle', 'accuracy',
-           'reliability_bins', 'expected_calibration_error', 'sequence_loss', 'masked_token_accuracy',
-           'fit_temperature', 'rank_of_positive', 'ranking_metrics', 'benchmark_loop_overhead', 'time_training_step',
-           'paper_scale_estimate', 'benchmark_seed_parallelism', 'benchmark_data_parallel']
+__all__ = ['IGNORE_INDEX', 'shard_loader', 'CPUSyncBatchNorm', 'sync_batchnorm', 'save_checkpoint', 'fit', 'predict', 'evaluate',
+           'fit_one_cycle', 'accuracy', 'reliability_bins', 'expected_calibration_error', 'sequence_loss',
+           'masked_token_accuracy', 'fit_temperature', 'rank_of_positive', 'ranking_metrics', 'benchmark_loop_overhead',
+           'time_training_step', 'paper_scale_estimate', 'benchmark_seed_parallelism', 'benchmark_data_parallel']
 
 # %% ../nbs/02_train.ipynb #6ae05ea3
 def _to(batch, device):
@@ -66,6 +66,46 @@ def shard_loader(loader: torch.utils.data.DataLoader, rank: int, world_size: int
     kw = dict(collate_fn=loader.collate_fn, num_workers=loader.num_workers)
     if loader.batch_sampler is not None: return DataLoader(loader.dataset, batch_sampler=sharded, **kw), sampler
     return DataLoader(loader.dataset, sampler=sharded, batch_size=None, **kw), sampler
+
+class CPUSyncBatchNorm(nn.modules.batchnorm._BatchNorm):
+    """BatchNorm whose training statistics are over every process's batch, for CPUs (gloo): PyTorch's `SyncBatchNorm`
+    has no CPU kernels. The statistics travel through `torch.distributed.nn.functional.all_reduce`, whose backward
+    all-reduces the gradients, so the gradients equal one process's over the whole batch. Outside a process group, or
+    in eval mode, it is `BatchNorm`."""
+    def _check_input_dim(self, x):
+        if x.dim() < 2: raise ValueError(f"expected at least 2D input (got {x.dim()}D input)")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        import torch.distributed as dist
+        if not (self.training and dist.is_available() and dist.is_initialized()): return super().forward(x)
+        from torch.distributed.nn.functional import all_reduce
+        self._check_input_dim(x)
+        dims, shape = [0, *range(2, x.dim())], [1, -1] + [1] * (x.dim() - 2)
+        local = torch.cat([x.sum(dims), x.new_tensor([x.numel() / x.shape[1]])])    # per-channel sums and this batch's count
+        total = all_reduce(local); n = total[-1]
+        mean = total[:-1] / n                                                        # E[x] over every process's batch
+        var = all_reduce(((x - mean.view(shape)) ** 2).sum(dims)) / n                # biased Var[x], as BatchNorm normalises
+        if self.track_running_stats:
+            with torch.no_grad():
+                self.num_batches_tracked += 1
+                m = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)
+                self.running_mean.lerp_(mean, m); self.running_var.lerp_(var * n / (n - 1), m)   # unbiased, as BatchNorm
+        y = (x - mean.view(shape)) * torch.rsqrt(var.view(shape) + self.eps)        # (x - E[x]) / sqrt(Var[x] + eps)
+        return y * self.weight.view(shape) + self.bias.view(shape) if self.affine else y
+
+def sync_batchnorm(model: nn.Module, device: torch.device) -> nn.Module:
+    """`model` with every BatchNorm computing its statistics over all processes: PyTorch's `SyncBatchNorm` on CUDA,
+    `CPUSyncBatchNorm` elsewhere. Parameters and buffers are the same tensors, so an optimizer built before still steps them."""
+    if device.type == "cuda": return nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    if isinstance(model, nn.modules.batchnorm._BatchNorm) and not isinstance(model, CPUSyncBatchNorm):
+        out = CPUSyncBatchNorm(model.num_features, model.eps, model.momentum, model.affine, model.track_running_stats)
+        if model.affine: out.weight, out.bias = model.weight, model.bias
+        if model.track_running_stats:
+            out.running_mean, out.running_var, out.num_batches_tracked = model.running_mean, model.running_var, model.num_batches_tracked
+        out.train(model.training)
+        return out
+    for name, child in model.named_children(): model.add_module(name, sync_batchnorm(child, device))
+    return model
 
 def _loader_generator(loader) -> torch.Generator | None:
     "The generator that shuffles `loader` (a `tensor_loader`'s RandomSampler), if any."
@@ -112,16 +152,19 @@ def fit(model: nn.Module, train_loader: Iterable, loss_fn: Callable, optimizer: 
     rank, world = distributed_world()
     if world > 1:                              # under torchrun: DistributedDataParallel over a sharded loader
         _init_distributed(device)
-        if device.type == "cuda": model = nn.SyncBatchNorm.convert_sync_batchnorm(model)   # the same parameters, shared BN statistics
-        elif rank == 0 and any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
-            print("fit: on a CPU each process keeps its own BatchNorm batch statistics (PyTorch's SyncBatchNorm needs CUDA)")
+        model = sync_batchnorm(model, device)  # the same parameters; BatchNorm statistics over every process's batch
+        if rank == 0 and _FIT_CALLS[0] == 1: print(f"fit: data-parallel over {world} processes ({torch.distributed.get_backend()})")
         step_model = nn.parallel.DistributedDataParallel(model, device_ids=[device.index or 0] if device.type == "cuda" else None)
         train_loader, sampler = shard_loader(train_loader, rank, world)
         progress = progress and rank == 0
     step_model = torch.compile(step_model) if compile else step_model
     history, first_epoch, shuffler = [], 0, _loader_generator(train_loader)
-    if checkpoint is not None and Path(checkpoint).exists():   # resume after the last finished epoch
-        state = torch.load(checkpoint, map_location=device, weights_only=False)
+    state = None
+    if checkpoint is not None and rank == 0 and Path(checkpoint).exists():   # resume after the last finished epoch
+        state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    if checkpoint is not None and world > 1:   # every process resumes from rank 0's file: nodes need not share a disk
+        box = [state]; torch.distributed.broadcast_object_list(box, src=0); state = box[0]
+    if state is not None:
         if state["epochs"] != epochs: raise ValueError(f"{checkpoint} was saved by a run of {state['epochs']} epochs, not {epochs}; delete it to start over")
         model.load_state_dict(state["model"]); optimizer.load_state_dict(state["optimizer"])
         if scheduler is not None: scheduler.load_state_dict(state["scheduler"])

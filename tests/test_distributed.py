@@ -44,10 +44,51 @@ def test_evaluation_gathers_every_shard_without_padding(runs):
     assert ddp["history"]["valid_acc"] == pytest.approx(single["history"]["valid_acc"], abs=1e-6)
 
 
-def test_batchnorm_on_cpu_keeps_per_process_statistics_and_says_so(tmp_path):
-    ddp = _run(tmp_path / "bn.pt", 8, 2, "bn")
-    assert "SyncBatchNorm needs CUDA" in ddp["stdout"]
-    assert torch.isfinite(ddp["z"]).all() and ddp["z"].shape == (7, 3)
+def test_batchnorm_synchronised_on_cpu_two_processes_of_batch_b_equal_one_of_batch_2b(tmp_path):
+    "CPUSyncBatchNorm: statistics over both processes' batches, so weights and running statistics equal one process of batch 16."
+    single, ddp = _run(tmp_path / "bn1.pt", 16, 1, "bn"), _run(tmp_path / "bn2.pt", 8, 2, "bn")
+    assert "fit: data-parallel over 2 processes (gloo)" in ddp["stdout"]
+    assert {"1.running_mean", "1.running_var", "1.num_batches_tracked"} <= set(single["state"])
+    for name, w in single["state"].items():
+        torch.testing.assert_close(ddp["state"][name], w, rtol=0, atol=1e-5, msg=f"{name} differs")
+    torch.testing.assert_close(ddp["z"], single["z"], rtol=0, atol=1e-5)
+
+
+def _free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0)); return s.getsockname()[1]
+
+
+def test_two_nodes_without_a_shared_disk_restart_from_rank_0s_checkpoint(tmp_path):
+    """Two torchrun agents (--nnodes 2, one process each, c10d rendezvous on localhost) with their own folders: a
+    process dies in the third epoch, torchrun restarts them, the node without the checkpoint file gets rank 0's state,
+    and the run ends with the weights of an uninterrupted single-node run of 2 processes."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", CRASH_MARKER=str(tmp_path / "died.once"))
+    for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "IN_TEST"): env.pop(k, None)
+    endpoint = f"127.0.0.1:{_free_port()}"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes=2", "--nproc-per-node=1", "--max-restarts=1",
+           "--rdzv-backend=c10d", f"--rdzv-endpoint={endpoint}", str(WORKER)]
+    nodes = []
+    for node in ("a", "b"):
+        (tmp_path / node).mkdir()
+        nodes.append(subprocess.Popen(cmd + [str(tmp_path / node / "w.pt"), "8", "crash"], env=env, stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, text=True, start_new_session=True))
+    try:
+        logs = [p.communicate(timeout=240) for p in nodes]
+    finally:
+        for p in nodes:                                                             # no agent or worker left behind by a failure
+            try: os.killpg(p.pid, 9)
+            except ProcessLookupError: pass
+    assert all(p.returncode == 0 for p in nodes), "\n".join(err[-2000:] for _, err in logs)
+    written = [p for p in (tmp_path / "a" / "w.pt", tmp_path / "b" / "w.pt") if p.exists()]
+    assert len(written) == 1                                                        # rank 0 alone saved the result
+    assert len(list(tmp_path.glob("*/w.ckpt"))) == 1                                # and the checkpoint: one node has none
+    assert (tmp_path / "died.once").exists()                                        # the first attempt died
+    (tmp_path / "ref.crashed").write_text("never crash")
+    reference = _run(tmp_path / "ref.pt", 8, 2, "crash")
+    resumed = torch.load(written[0])
+    for name, w in reference["state"].items(): torch.testing.assert_close(resumed["state"][name], w, rtol=0, atol=0)
 
 
 # ---- paper-repro run PAPER --nproc N: a notebook under torchrun
@@ -85,11 +126,41 @@ def test_cnn_full_profile_on_two_processes_writes_its_results_once(cli, root):
         assert sorted(p.name for p in run_dir.iterdir()) == ["30_resnext.ipynb", "checkpoints", "figures", "results"]   # no other rank's notebook
         assert len(list((run_dir / "checkpoints").glob("fit-*.pt"))) >= 4   # every fit (at least 2 settings x 2 seeds) checkpointed, for a restart
         assert [p.name for p in (run_dir / "results").iterdir()] == ["resnext.json"]
-        assert "SyncBatchNorm needs CUDA" in folder.read_text()           # fit ran data-parallel (BatchNorm, CPU)
+        assert "fit: data-parallel over 2 processes (gloo)" in folder.read_text()   # fit ran data-parallel
         assert json.loads((run_dir / "results" / "resnext.json").read_text())["profile"] == "full"
     finally:
         import shutil
         shutil.rmtree(run_dir)
+
+
+def test_cnn_full_profile_on_two_nodes_runs_with_one_command_per_node(cli, root):
+    "`paper-repro run PAPER --nnodes 2 --rdzv-endpoint HOST:PORT`, the same command on two 'nodes' (localhost): one result, one notebook."
+    args = ["resnext", "--nproc", "1", "--nnodes", "2", "--rdzv-endpoint", f"127.0.0.1:{_free_port()}", "--rdzv-timeout", "120",
+            "-p", "profile", "full", "-p", "device", "cpu", "-p", "data_dir", str(root / "tests" / "fixtures" / "cifar10")]
+    for k, v in dict(settings="1x4", planes="4", blocks="1", strides="1", stem_channels=4, epochs=1, n_seeds=2, batch_size=8).items():
+        args += ["-p", k, str(v)]
+    env = {k: v for k, v in os.environ.items() if k not in ("IN_TEST", "PAPER_REPRO_OUT", "RANK", "WORLD_SIZE", "LOCAL_RANK")}
+    nodes = [subprocess.Popen([cli, "run", *args], cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              start_new_session=True) for _ in range(2)]
+    try:
+        logs = [p.communicate(timeout=300) for p in nodes]
+    finally:
+        for p in nodes:
+            try: os.killpg(p.pid, 9)
+            except ProcessLookupError: pass
+    assert all(p.returncode == 0 for p in nodes), "\n".join(err[-2000:] for _, err in logs)
+    run_dirs = [(root / out.split("-> ")[1].split(";")[0].split(" (")[0]).parent for out, _ in logs]
+    try:
+        assert len(set(run_dirs)) == 2                                       # each node's launcher has its own folder
+        notebooks = [d for d in run_dirs if (d / "30_resnext.ipynb").exists()]
+        results = [p for d in run_dirs for p in (d / "results").glob("*.json")]
+        assert len(notebooks) == 1 and len(results) == 1                    # global rank 0 alone wrote them
+        assert sum("not kept: this node held no rank 0" in out for out, _ in logs) == 1
+        assert sum(d.exists() for d in run_dirs) == 1                        # the other node left no empty folder
+        assert "fit: data-parallel over 2 processes (gloo)" in (notebooks[0] / "30_resnext.ipynb").read_text()
+    finally:
+        import shutil
+        for d in run_dirs: shutil.rmtree(d, ignore_errors=True)
 
 
 # ---- checkpoints: a killed worker resumes from the last finished epoch

@@ -4,6 +4,7 @@ a set whose size the world size does not divide, and (rank 0 only) save the weig
 usage: fit_worker.py OUT BATCH [bn | crash]   (BATCH: per-process batch size; bn: a model with BatchNorm;
 crash: shuffled batches, a checkpoint next to OUT after every epoch, and the first attempt dies in the third epoch)
 """
+import os
 import sys
 from pathlib import Path
 
@@ -24,7 +25,7 @@ x, y = torch.randn(64, 10, generator=g), torch.randint(0, 3, (64,), generator=g)
 seed_everything(0)
 model = nn.Sequential(nn.Linear(10, 16), nn.BatchNorm1d(16) if with_bn else nn.Identity(), nn.Tanh(), nn.Linear(16, 3))
 opt = torch.optim.SGD(model.parameters(), lr=0.2, momentum=0.9)
-calls, crashed = [0], Path(out).with_suffix(".crashed")
+calls, crashed = [0], Path(os.environ.get("CRASH_MARKER", Path(out).with_suffix(".crashed")))   # CRASH_MARKER: one for all nodes
 def loss_fn(z, t):
     "Cross-entropy; with crash, the first attempt raises at its 11th call (4 steps and 1 evaluation per epoch: the third epoch's first step)."
     calls[0] += 1
