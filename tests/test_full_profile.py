@@ -46,6 +46,8 @@ FULL_SMOKE = {
                          fractions="0.5", bench_walkers=50, data_dir=str(ROOT / "tests" / "fixtures" / "aminer")),
     "efficientnet": dict(n_train=64, n_test=32, epochs=1, batch_size=32, n_seeds=2, phis="1,2", alpha_values="1.0",
                          beta_values="1.0,1.2", base_resolution=32, models="efficientnet_b0"),
+    "simcal_longtail": dict(n_seeds=2, n_max=1, imbalance=1, epochs=2, short_epochs=1, cal_steps=5, width=16, batch_size=8,
+                            data_dir=str(CIFAR10)),
     "attraction_repulsion": dict(n_points=120, n_seeds=2, rhos="1,4", rho_fractions="0.5,2", n_iter=60, n_early=20, n_reference=40),
 }
 
