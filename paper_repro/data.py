@@ -18,9 +18,9 @@ from .core import check_choice, check_positive, check_range
 
 # %% auto #0
 __all__ = ['SHAPE_CLASSES', 'SEQUENCE_TASKS', 'PAD', 'SEP', 'BLANK', 'FIRST_DATA_TOKEN', 'CIFAR10_FILES', 'split_indices',
-           'tensor_loader', 'load_mnist1d', 'load_digits_data', 'make_shapes', 'load_pydoc_corpus', 'tokenize', 'Vocab',
-           'make_sequence_task', 'require_cifar10', 'load_cifar10', 'write_cifar10_fixture',
-           'load_image_classification']
+           'tensor_loader', 'load_mnist1d', 'load_digits_data', 'shape_masks', 'smooth_noise', 'make_shapes',
+           'load_pydoc_corpus', 'tokenize', 'Vocab', 'make_sequence_task', 'require_cifar10', 'load_cifar10',
+           'write_cifar10_fixture', 'load_image_classification']
 
 # %% ../nbs/01_data.ipynb #82675e56
 def split_indices(n: int, test_fraction: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -74,7 +74,18 @@ def _shape_masks(u: np.ndarray, v: np.ndarray) -> dict[str, np.ndarray]:
         ring=(r <= 1) & (r >= 0.55), diamond=abs(u) + abs(v) <= 1,
         hbar=(abs(u) <= 1) & (abs(v) <= 0.35), vbar=(abs(v) <= 1) & (abs(u) <= 0.35))
 
-def _smooth_noise(rng: np.random.Generator, n: int, size: int, cells: int = 4) -> np.ndarray:
+def shape_masks(labels: np.ndarray, cx: np.ndarray, cy: np.ndarray, radius: np.ndarray, size: int) -> np.ndarray:
+    """Boolean masks (n, size, size) on pixel centres: image i holds the shape `SHAPE_CLASSES[labels[i]]` centred at
+    (cx[i], cy[i]) with radius[i] pixels. Notebooks that draw their own worlds of shapes build on it."""
+    ys, xs = np.mgrid[0:size, 0:size].astype(np.float32) + 0.5
+    labels = np.asarray(labels)
+    cx, cy, radius = (np.asarray(a, dtype=np.float64)[:, None, None] for a in (cx, cy, radius))
+    masks = _shape_masks((xs[None] - cx) / radius, (ys[None] - cy) / radius)
+    out = np.zeros((len(labels), size, size), bool)
+    for k, name in enumerate(SHAPE_CLASSES): out[labels == k] = masks[name][labels == k]
+    return out
+
+def smooth_noise(rng: np.random.Generator, n: int, size: int, cells: int = 4) -> np.ndarray:
     "Low-frequency texture: a coarse random grid upsampled bilinearly to (n, size, size)."
     coarse = torch.tensor(rng.standard_normal((n, 1, cells, cells)), dtype=torch.float32)
     return torch.nn.functional.interpolate(coarse, size=(size, size), mode="bilinear", align_corners=False)[:, 0].numpy()
@@ -116,15 +127,11 @@ def make_shapes(n: int, size: int = 32, n_classes: int = 4, seed: int = 0, noise
     cx, cy = (rng.uniform(radius, size - radius) for _ in range(2))
     ys, xs = np.mgrid[0:size, 0:size].astype(np.float32) + 0.5
     if tile is None:
-        u = (xs[None] - cx[:, None, None]) / radius[:, None, None]
-        v = (ys[None] - cy[:, None, None]) / radius[:, None, None]
-        masks = _shape_masks(u, v)
-        mask = np.zeros((n, size, size), bool)
-        for k, name in enumerate(SHAPE_CLASSES[:n_classes]): mask[labels == k] = masks[name][labels == k]
+        mask = shape_masks(labels, cx, cy, radius, size)
         extent = mask                                  # the object: the shape's pixels
     else:
         mask, extent = _tiled_masks(rng, labels, radius, cx, cy, xs, ys, tile * size, n_classes)  # the object: the tiled square
-    background = rng.uniform(0.2, 0.6, (n, 3, 1, 1)) + noise * _smooth_noise(rng, n, size)[:, None]
+    background = rng.uniform(0.2, 0.6, (n, 3, 1, 1)) + noise * smooth_noise(rng, n, size)[:, None]
     colour = rng.uniform(0, 1, (n, 3, 1, 1))
     img = np.where(mask[:, None], colour, background)
     for _ in range(int(distractors)):  # small square blobs of random colour, drawn under the object

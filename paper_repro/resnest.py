@@ -12,7 +12,7 @@ from torch import nn
 
 from .cnn import ConvBNAct, DropPath, ResNet, deep_stem, make_act, make_divisible, make_shortcut, make_stage
 from .core import check_choice, check_positive, check_range
-from .data import SHAPE_CLASSES, _shape_masks, _smooth_noise
+from .data import SHAPE_CLASSES, shape_masks, smooth_noise
 
 # %% auto #0
 __all__ = ['RESNEST_MODELS', 'CONTEXT_COLOURS', 'check_split', 'CardinalGroupAttention', 'CardinalityMajorSplitAttention',
@@ -257,13 +257,11 @@ def make_context_objects(n: int, size: int = 28, n_classes: int = 4, seed: int =
     colours, shapes, framed = rng.integers(0, n_classes, n), rng.integers(0, len(SHAPE_CLASSES), n), rng.integers(0, 2, n)
     radius = rng.uniform(min_radius, max_radius, n) * size
     cx, cy = (rng.uniform((0.5 - spread) * size, (0.5 + spread) * size, n) for _ in range(2))
-    ys, xs = np.mgrid[0:size, 0:size].astype(np.float32) + 0.5
-    masks = _shape_masks((xs[None] - cx[:, None, None]) / radius[:, None, None], (ys[None] - cy[:, None, None]) / radius[:, None, None])
-    mask = np.zeros((n, size, size), bool)
-    for k, name in enumerate(SHAPE_CLASSES): mask[shapes == k] = masks[name][shapes == k]
-    img = rng.uniform(0.3, 0.6, (n, 1, 1, 1)) + noise * _smooth_noise(rng, n, size)[:, None]          # grey, textured background
+    mask = shape_masks(shapes, cx, cy, radius, size)
+    img = rng.uniform(0.3, 0.6, (n, 1, 1, 1)) + noise * smooth_noise(rng, n, size)[:, None]          # grey, textured background
     palette = np.array(list(CONTEXT_COLOURS.values()))[:n_classes]
     img = np.where(mask[:, None], palette[colours][:, :, None, None] + rng.uniform(-0.1, 0.1, (n, 3, 1, 1)), img)
+    ys, xs = np.mgrid[0:size, 0:size].astype(np.float32) + 0.5
     border = np.minimum(np.minimum(xs, ys), np.minimum(size - xs, size - ys)) < frame
     img = np.where((border[None] & (framed == 1)[:, None, None])[:, None], 1.0, img)                  # the cue: a white frame
     img = img + noise * 0.5 * rng.standard_normal(img.shape)

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .cnn import SqueezeExcite
-from .data import SHAPE_CLASSES, _shape_masks, _smooth_noise
+from .data import SHAPE_CLASSES, shape_masks, smooth_noise
 
 # %% auto #0
 __all__ = ['BLOCK_KINDS', 'SHUFFLENET_MODELS', 'per_sample_conv2d', 'GeneratedConv2d', 'WeightNetConv', 'weightnet_from_se',
@@ -236,16 +236,13 @@ def make_cast_switched_shapes(n: int, size: int = 20, n_classes: int = 8, seed: 
     first = rng.integers(0, n_classes, n)
     second = (first + rng.integers(1, n_classes, n)) % n_classes           # always another class
     context = rng.integers(0, 2, n)
-    ys, xs = np.mgrid[0:size, 0:size].astype(np.float32) + 0.5
     img = np.zeros((n, 3, size, size), np.float32)
     for channel, labels in ((0, first), (1, second)):                     # red: first shape, green: second shape
         r = rng.uniform(min_radius, max_radius, n) * size
         cx, cy = (rng.uniform(r, size - r) for _ in range(2))
-        masks = _shape_masks((xs[None] - cx[:, None, None]) / r[:, None, None], (ys[None] - cy[:, None, None]) / r[:, None, None])
-        mask = np.zeros((n, size, size), bool)
-        for k, name in enumerate(SHAPE_CLASSES[:n_classes]): mask[labels == k] = masks[name][labels == k]
-        img[:, channel] = np.where(mask, 0.85, 0.25) + noise * _smooth_noise(rng, n, size)
-    t = _smooth_noise(rng, n, size)
+        mask = shape_masks(labels, cx, cy, r, size)
+        img[:, channel] = np.where(mask, 0.85, 0.25) + noise * smooth_noise(rng, n, size)
+    t = smooth_noise(rng, n, size)
     t = (t - t.mean((1, 2), keepdims=True)) / t.std((1, 2), keepdims=True)   # zero mean, unit spread in every image
     sign = (2 * context - 1)[:, None, None].astype(np.float32)
     img[:, 2] = 0.5 + cast * sign + texture * t                           # blue: the cast only in the image mean
