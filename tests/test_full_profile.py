@@ -49,6 +49,7 @@ FULL_SMOKE = {
     "simcal_longtail": dict(n_seeds=2, n_max=1, imbalance=1, epochs=2, short_epochs=1, cal_steps=5, width=16, batch_size=8,
                             data_dir=str(CIFAR10)),
     "oscar": dict(data_dir=str(ROOT / "tests" / "fixtures" / "vl-scenes"), pool=4, n_seeds=2, steps=2, checkpoints=1, d_model=16, n_layers=1, batch_size=4),
+    "variational_instance_seg": dict(n_seeds=2, n_train=32, n_test=8, epochs=1, width=8, batch_size=16),
     "adversarial_transfer": dict(n_seeds=2, n_source_train=64, n_source_test=32, n_target_train=32, n_target_test=32, epochs=1, pgd_steps=1,
                                  eval_pgd_steps=1, finetune_epochs=1, n_fisher=8, channels=4, width=8),
     "tsit": dict(n_seeds=2, steps=2, size=16, n_scales=3, width=4, n_train=32, n_test=16, batch_size=4),
