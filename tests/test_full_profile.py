@@ -48,6 +48,8 @@ FULL_SMOKE = {
                          beta_values="1.0,1.2", base_resolution=32, models="efficientnet_b0"),
     "simcal_longtail": dict(n_seeds=2, n_max=1, imbalance=1, epochs=2, short_epochs=1, cal_steps=5, width=16, batch_size=8,
                             data_dir=str(CIFAR10)),
+    "videobert_cbt": dict(n_seeds=2, steps=5, k=2, depth=2, curve_depth=2, d_model=16, n_layers=1, batch_size=4, n_negatives=8,
+                          data_dir=str(ROOT / "tests" / "fixtures" / "recipe-videos")),
     "oscar": dict(data_dir=str(ROOT / "tests" / "fixtures" / "vl-scenes"), pool=4, n_seeds=2, steps=2, checkpoints=1, d_model=16, n_layers=1, batch_size=4),
     "variational_instance_seg": dict(n_seeds=2, n_train=32, n_test=8, epochs=1, width=8, batch_size=16),
     "adversarial_transfer": dict(n_seeds=2, n_source_train=64, n_source_test=32, n_target_train=32, n_target_test=32, epochs=1, pgd_steps=1,
