@@ -20,8 +20,8 @@ from .transformer import TransformerEncoder
 # %% auto #0
 __all__ = ['OBJECT_GROUPS', 'COLORS', 'CAPTION_WORDS', 'COOKING_VERBS', 'COOKING_NOUNS', 'FILLER_WORDS', 'REGION_FILES',
            'VIDEO_FILES', 'SceneWorld', 'scene_world', 'encode_texts', 'make_scenes', 'RecipeWorld', 'recipe_world',
-           'make_recipe_videos', 'save_scenes', 'load_scenes', 'save_recipe_videos', 'load_recipe_videos',
-           'MultimodalEncoder']
+           'make_recipe_videos', 'require_scenes', 'require_recipe_videos', 'save_scenes', 'load_scenes',
+           'save_recipe_videos', 'load_recipe_videos', 'MultimodalEncoder']
 
 # %% ../nbs/08_multimodal.ipynb #ad8ae572
 OBJECT_GROUPS = {"animal": ("dog", "cat", "horse", "sheep"), "vehicle": ("car", "bus", "truck", "bike"),
@@ -200,6 +200,14 @@ def _require(data_dir: Path, files: tuple[str, ...], what: str) -> Path:
                                         "see data/README.md for the format")
     return data_dir
 
+def require_scenes(data_dir: str | Path) -> Path:
+    "The folder `data_dir` if it holds the region-feature files `load_scenes` reads; a `FileNotFoundError` naming the folder and the files if not."
+    return _require(Path(data_dir), REGION_FILES, "region features")
+
+def require_recipe_videos(data_dir: str | Path) -> Path:
+    "The folder `data_dir` if it holds the video-feature files `load_recipe_videos` reads; a `FileNotFoundError` naming the folder and the files if not."
+    return _require(Path(data_dir), VIDEO_FILES, "video features")
+
 def _read_jsonl(path: Path) -> list[dict]:
     rows = []
     for k, line in enumerate(path.read_text().splitlines(), 1):
@@ -226,7 +234,7 @@ def load_scenes(data_dir: str | Path, vocab: Vocab | None = None) -> dict:
     in [0, 1], `region_mask.npy` bool (N, R) (True: a real region), `annotations.jsonl` (N lines of {"caption": str,
     "tags": [one detector tag per real region, in region order]}). Returns the keys of `make_scenes` except the
     labels and colours (unknown in real data); `vocab` None: built from the captions and tags."""
-    d = _require(Path(data_dir), REGION_FILES, "region features")
+    d = require_scenes(data_dir)
     regions, boxes, mask = (np.load(d / f) for f in REGION_FILES[:3])
     _check(regions.ndim == 3 and np.issubdtype(regions.dtype, np.floating), d / "regions.npy", "a float array (N, R, D)", f"{regions.dtype} {regions.shape}")
     N, R, _ = regions.shape
@@ -255,7 +263,7 @@ def load_recipe_videos(data_dir: str | Path, vocab: Vocab | None = None) -> dict
     """Precomputed frame features from `data_dir`: `frames.npy` float (N, T, D), `frame_mask.npy` bool (N, T), `narrations.jsonl`
     (N lines of {"words": [ASR tokens], "word_frames": [the frame index at which each word is spoken]}). Returns the keys of
     `make_recipe_videos` except steps and tasks (unknown in real data); `vocab` None: built from the narrations."""
-    d = _require(Path(data_dir), VIDEO_FILES, "video features")
+    d = require_recipe_videos(data_dir)
     frames, mask = np.load(d / "frames.npy"), np.load(d / "frame_mask.npy")
     _check(frames.ndim == 3 and np.issubdtype(frames.dtype, np.floating), d / "frames.npy", "a float array (N, T, D)", f"{frames.dtype} {frames.shape}")
     N, T, _ = frames.shape
