@@ -38,7 +38,7 @@ FULL_SMOKE = {
                     data_dir=str(CIFAR10)),
     "resnest": dict(planes="8,16", blocks="1,1", stem_width=4, epochs=1, n_seeds=2, batch_size=8, data_dir=str(CIFAR10)),
     "res2net": dict(rf_scales="1,2", rf_channels=4, rf_blocks=1, rf_trials=2, settings="1x64,2x32", planes="4", blocks="1",
-                    strides="1", stem_channels=4, epochs=1, n_seeds=2, batch_size=8, data_dir=str(CIFAR10)),
+                    strides="1", stem_channels=16, epochs=1, n_seeds=2, batch_size=8, data_dir=str(CIFAR10)),
     "weightnet": dict(widths="8", repeats="1,1", stem_channels=8, last_channels=16, epochs=1, n_seeds=2, batch_size=8, data_dir=str(CIFAR10)),
     "bert4rec": dict(data_dir=str(ROOT / "tests" / "fixtures" / "ml-1m"), seq_len=8, d_model=8, n_layers=1, n_heads=2, epochs=2,
                      batch_size=8, n_seeds=2, n_negatives=2, bench_users=100),
