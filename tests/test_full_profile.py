@@ -51,6 +51,8 @@ FULL_SMOKE = {
     "videobert_cbt": dict(n_seeds=2, steps=5, k=2, depth=2, curve_depth=2, d_model=16, n_layers=1, batch_size=4, n_negatives=8,
                           data_dir=str(ROOT / "tests" / "fixtures" / "recipe-videos")),
     "oscar": dict(data_dir=str(ROOT / "tests" / "fixtures" / "vl-scenes"), pool=4, n_seeds=2, steps=2, checkpoints=1, d_model=16, n_layers=1, batch_size=4),
+    "nsganetv2": dict(n_stages=2, widths="8,16", kernels="3,5", n_pool=1000, supernet_steps=20, ft_steps=2, budget=10, doe=5,
+                      per_iteration=2, n_search=2, n_scratch=4),
     "variational_instance_seg": dict(n_seeds=2, n_train=32, n_test=8, epochs=1, width=8, batch_size=16),
     "adversarial_transfer": dict(n_seeds=2, n_source_train=64, n_source_test=32, n_target_train=32, n_target_test=32, epochs=1, pgd_steps=1,
                                  eval_pgd_steps=1, finetune_epochs=1, n_fisher=8, channels=4, width=8),
