@@ -138,7 +138,7 @@ def test_committed_report_is_current(root, tmp_path):
 
 # Notebooks whose experiments follow CONVENTIONS §2.5 in full: every comparative claim paired over >= 5 seeds. The other
 # notebooks use the same paired rule, but their experiments are still being redesigned (their seed counts are smaller).
-DECISIVE = {"bart", "vlbert_vilbert", "vired", "dnc_distributed_memory", "nsganetv2", "simcal_longtail", "tsit", "pp_yolo", "adversarial_transfer", "oscar", "variational_instance_seg", "videobert_cbt", "efficientnet", "synthesizer", "vit", "pytorch_primitives", "positional_encoding", "label_smoothing", "mish", "cutmix", "sliceout", "res2net", "weightnet", "resnest", "resnext", "rexnet", "attraction_repulsion", "metapath2vec", "bert4rec"}
+DECISIVE = {"bart", "crosstransformers", "vlbert_vilbert", "vired", "dnc_distributed_memory", "nsganetv2", "simcal_longtail", "tsit", "pp_yolo", "adversarial_transfer", "oscar", "variational_instance_seg", "videobert_cbt", "efficientnet", "synthesizer", "vit", "pytorch_primitives", "positional_encoding", "label_smoothing", "mish", "cutmix", "sliceout", "res2net", "weightnet", "resnest", "resnext", "rexnet", "attraction_repulsion", "metapath2vec", "bert4rec"}
 
 
 def _comparisons(claim):

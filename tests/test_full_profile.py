@@ -60,6 +60,8 @@ FULL_SMOKE = {
     "dnc_distributed_memory": dict(n_seeds=2, steps=3, batch_size=4, min_length=2, max_length=3, bits=4, hidden_size=8, lstm_hidden=8,
                                    memory_slots=4, word_size=4, final_window=2),
     "variational_instance_seg": dict(n_seeds=2, n_train=32, n_test=8, epochs=1, width=8, batch_size=16),
+    "crosstransformers": dict(n_seeds=2, image_size=24, channels=8, key_dim=8, train_steps=5, train_queries=4, pool_per_class=12,
+                              eval_per_class=15, n_test_episodes=10, test_queries=5),
     "adversarial_transfer": dict(n_seeds=2, n_source_train=64, n_source_test=32, n_target_train=32, n_target_test=32, epochs=1, pgd_steps=1,
                                  eval_pgd_steps=1, finetune_epochs=1, n_fisher=8, channels=4, width=8),
     "tsit": dict(n_seeds=2, steps=2, size=16, n_scales=3, width=4, n_train=32, n_test=16, batch_size=4),
