@@ -21,7 +21,7 @@ from .transformer import TransformerEncoder
 __all__ = ['OBJECT_GROUPS', 'COLORS', 'CAPTION_WORDS', 'COOKING_VERBS', 'COOKING_NOUNS', 'FILLER_WORDS', 'REGION_FILES',
            'VIDEO_FILES', 'SceneWorld', 'scene_world', 'encode_texts', 'make_scenes', 'RecipeWorld', 'recipe_world',
            'make_recipe_videos', 'require_scenes', 'require_recipe_videos', 'save_scenes', 'load_scenes',
-           'save_recipe_videos', 'load_recipe_videos', 'MultimodalEncoder']
+           'save_recipe_videos', 'load_recipe_videos', 'MultimodalEncoder', 'mask_tokens']
 
 # %% ../nbs/08_multimodal.ipynb #ad8ae572
 OBJECT_GROUPS = {"animal": ("dog", "cat", "horse", "sheep"), "vehicle": ("car", "bus", "truck", "bike"),
@@ -334,3 +334,20 @@ class MultimodalEncoder(nn.Module):
             pad = torch.cat([tp, vp], 1)
         h = self.encoder(self.norm(torch.cat([t, v], 1)), key_padding_mask=pad)
         return h[:, :L], h[:, L:]
+
+# %% ../nbs/08_multimodal.ipynb #0523a66f
+def mask_tokens(ids: torch.Tensor, vocab_size: int, rate: float = 0.15, generator: torch.Generator | None = None,
+                mask_share: float = 0.8, random_share: float = 0.1) -> tuple[torch.Tensor, torch.Tensor]:
+    """BERT masking of the non-special tokens of `ids` (every id >= len(Vocab.specials); specials and padding are never
+    chosen): each is chosen with probability `rate`; a chosen token becomes <mask> (`mask_share`), a random non-special
+    token (`random_share`) or stays (the rest). Returns the corrupted ids and the targets (the original id where chosen, else -100)."""
+    n_special = len(Vocab.specials)
+    check_range("rate", rate, 0, 1); check_range("mask_share", mask_share, 0, 1)
+    check_range("random_share", random_share, 0, 1 - mask_share); check_range("vocab_size", vocab_size, n_special + 1, float("inf"))
+    chosen = (ids >= n_special) & (torch.rand(ids.shape, generator=generator) < rate)
+    u = torch.rand(ids.shape, generator=generator)                      # which of mask / random / keep
+    out = ids.clone()
+    out[chosen & (u < mask_share)] = Vocab.mask
+    rand = chosen & (u >= mask_share) & (u < mask_share + random_share)
+    out[rand] = torch.randint(n_special, vocab_size, ids.shape, generator=generator)[rand]
+    return out, torch.where(chosen, ids, torch.full_like(ids, -100))

@@ -13,12 +13,11 @@ from torch import nn
 
 from .core import check_positive, check_range
 from .data import Vocab
-from .multimodal import MultimodalEncoder
+from .multimodal import MultimodalEncoder, mask_tokens
 
 # %% auto #0
-__all__ = ['N_SPECIAL', 'CLS', 'SEP', 'MASK', 'PAD', 'CORRUPTIONS', 'oscar_text', 'mask_tokens', 'masked_token_loss',
-           'draw_negatives', 'corrupt_batch', 'contrastive_loss', 'OscarModel', 'training_step_loss', 'match_scores',
-           'recall_at_1']
+__all__ = ['N_SPECIAL', 'CLS', 'SEP', 'MASK', 'PAD', 'CORRUPTIONS', 'oscar_text', 'masked_token_loss', 'draw_negatives',
+           'corrupt_batch', 'contrastive_loss', 'OscarModel', 'training_step_loss', 'match_scores', 'recall_at_1']
 
 # %% ../nbs/52_oscar.ipynb #ba1a9d95
 N_SPECIAL = len(Vocab.specials)   # <pad>, <unk>, <bos> (= [CLS]), <eos> (= [SEP]), <mask>: never masked, never drawn as random tokens
@@ -35,22 +34,6 @@ def oscar_text(captions: torch.Tensor, tags: torch.Tensor | None = None) -> torc
     return torch.cat([cls, captions, sep] + ([] if tags is None else [tags.to(captions.dtype)]), 1)
 
 # %% ../nbs/52_oscar.ipynb #a15ec6b0
-def mask_tokens(ids: torch.Tensor, vocab_size: int, rate: float = 0.15, generator: torch.Generator | None = None,
-                mask_share: float = 0.8, random_share: float = 0.1) -> tuple[torch.Tensor, torch.Tensor]:
-    """BERT masking over the word and tag tokens of `ids` (every id >= N_SPECIAL; specials and padding are never chosen):
-    each is chosen with probability `rate`; a chosen token becomes <mask> (`mask_share`), a random non-special token
-    (`random_share`) or stays (the rest). Returns the corrupted ids and the targets (the original id where chosen, else -100)."""
-    check_range("rate", rate, 0, 1); check_range("mask_share", mask_share, 0, 1)
-    check_range("random_share", random_share, 0, 1 - mask_share); check_range("vocab_size", vocab_size, N_SPECIAL + 1, math.inf)
-    maskable = ids >= N_SPECIAL
-    chosen = maskable & (torch.rand(ids.shape, generator=generator) < rate)
-    u = torch.rand(ids.shape, generator=generator)                      # which of mask / random / keep
-    out = ids.clone()
-    out[chosen & (u < mask_share)] = MASK
-    rand = chosen & (u >= mask_share) & (u < mask_share + random_share)
-    out[rand] = torch.randint(N_SPECIAL, vocab_size, ids.shape, generator=generator)[rand]
-    return out, torch.where(chosen, ids, torch.full_like(ids, -100))
-
 def masked_token_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     "Oscar's masked token loss: the mean of -log p(target) over the positions with a target (targets -100 elsewhere)."
     if logits.shape[:-1] != targets.shape: raise ValueError(f"logits (..., V) must match targets (...), got {tuple(logits.shape)} and {tuple(targets.shape)}")

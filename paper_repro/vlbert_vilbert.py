@@ -13,11 +13,11 @@ from torch import nn
 
 from .core import check_positive, check_range
 from .data import Vocab
-from .multimodal import COLORS, MultimodalEncoder
+from .multimodal import COLORS, MultimodalEncoder, mask_tokens
 from .transformer import FeedForward, MultiHeadAttention, TransformerBlock
 
 # %% auto #0
-__all__ = ['N_SPECIAL', 'CLS', 'SEP', 'MASK', 'PAD', 'QUESTION_WORDS', 'with_words', 'bert_text', 'shuffle_phrases', 'mask_words',
+__all__ = ['N_SPECIAL', 'CLS', 'SEP', 'MASK', 'PAD', 'QUESTION_WORDS', 'with_words', 'bert_text', 'shuffle_phrases',
            'mask_regions', 'masked_word_loss', 'masked_region_class_loss', 'detector_distribution',
            'masked_region_kl_loss', 'alignment_loss', 'VLBert', 'CoTransformerBlock', 'CoAttentionLayer',
            'box_geometry', 'ViLBert', 'block_params', 'co_attention_layer_params', 'relative_difference',
@@ -58,21 +58,6 @@ def shuffle_phrases(caption_words: list[list[str]], generator: torch.Generator |
     return out
 
 # %% ../nbs/51_vlbert_vilbert.ipynb #1840999f
-def mask_words(ids: torch.Tensor, vocab_size: int, rate: float = 0.15, generator: torch.Generator | None = None,
-               mask_share: float = 0.8, random_share: float = 0.1) -> tuple[torch.Tensor, torch.Tensor]:
-    """BERT masking of the words in `ids` (ids >= N_SPECIAL; special tokens and padding are never chosen): each word is
-    chosen with probability `rate` and becomes <mask> (`mask_share`), a random word (`random_share`) or stays (the rest).
-    Returns the corrupted ids and the targets (the original id where chosen, -100 elsewhere)."""
-    check_range("rate", rate, 0, 1); check_range("mask_share", mask_share, 0, 1)
-    check_range("random_share", random_share, 0, 1 - mask_share); check_range("vocab_size", vocab_size, N_SPECIAL + 1, math.inf)
-    chosen = (ids >= N_SPECIAL) & (torch.rand(ids.shape, generator=generator) < rate)
-    u = torch.rand(ids.shape, generator=generator)
-    out = ids.clone()
-    out[chosen & (u < mask_share)] = MASK
-    rand = chosen & (u >= mask_share) & (u < mask_share + random_share)
-    out[rand] = torch.randint(N_SPECIAL, vocab_size, ids.shape, generator=generator)[rand]
-    return out, torch.where(chosen, ids, torch.full_like(ids, -100))
-
 def mask_regions(region_mask: torch.Tensor, rate: float = 0.15, zero_share: float = 1.0,
                  generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Choose each real region (`region_mask` True) with probability `rate`; a chosen region's feature is zeroed with
@@ -246,7 +231,7 @@ def vlbert_pretrain_loss(model: VLBert, batch: dict, vocab_size: int, mask_rate:
     """One VL-BERT pretraining step's loss: masked language modelling with visual clues + masked RoI classification with
     linguistic clues (masked regions' features zeroed; target: the detector's tag class). `batch`: captions, regions,
     region_mask, boxes, tag_classes (B, R; -100 for padding)."""
-    text, targets = mask_words(bert_text(batch["captions"]), vocab_size, mask_rate, generator)
+    text, targets = mask_tokens(bert_text(batch["captions"]), vocab_size, mask_rate, generator)
     chosen, zeroed = mask_regions(batch["region_mask"], mask_rate, 1.0, generator)
     regions = batch["regions"] * ~zeroed[..., None].to(batch["regions"].device)
     t, v = model.encode(text, regions, batch["region_mask"], batch["boxes"])
@@ -264,7 +249,7 @@ def vilbert_pretrain_loss(model: ViLBert, batch: dict, vocab_size: int, n_classe
     aligned = torch.rand(B, generator=generator) >= negative_rate
     partner = (torch.arange(B) + torch.randint(1, B, (B,), generator=generator)) % B
     captions = torch.where(aligned[:, None], batch["captions"], batch["captions"][partner])
-    text, targets = mask_words(bert_text(captions), vocab_size, mask_rate, generator)
+    text, targets = mask_tokens(bert_text(captions), vocab_size, mask_rate, generator)
     targets[~aligned] = -100
     chosen, zeroed = mask_regions(batch["region_mask"], mask_rate, 0.9, generator)
     chosen = chosen & aligned[:, None]
