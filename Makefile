@@ -5,6 +5,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export MPLBACKEND := Agg
 export PYTHONHASHSEED := 0
+# pytest runs its files in this many processes (pytest-xdist): the notebook smokes are mostly single-threaded
+TEST_WORKERS ?= 2
 
 .PHONY: install test repro docs lint bench lock clean-check export-check readme
 
@@ -32,7 +34,7 @@ test: install
 	@start=$$(date +%s); \
 	$(MAKE) --no-print-directory clean-check export-check && \
 	echo "== nbdev_test" && $(BIN)/nbdev_test --n_workers 2 --timing && \
-	echo "== pytest" && { $(BIN)/python -m pytest tests; rc=$$?; if [ $$rc -eq 5 ]; then echo "FAIL: pytest collected no tests"; fi; [ $$rc -eq 0 ]; }; \
+	echo "== pytest" && { $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal --durations 15 tests; rc=$$?; if [ $$rc -eq 5 ]; then echo "FAIL: pytest collected no tests"; fi; [ $$rc -eq 0 ]; }; \
 	rc=$$?; echo "make test: $$(( $$(date +%s) - start )) s in total (target <= 1200 s on 2 cores), exit $$rc"; exit $$rc
 
 repro: install
