@@ -14,6 +14,7 @@ from torch import nn
 from .core import check_positive, check_range
 from .data import Vocab
 from .multimodal import MultimodalEncoder, mask_tokens
+from .train import rank_of_target
 
 # %% auto #0
 __all__ = ['N_SPECIAL', 'CLS', 'SEP', 'MASK', 'PAD', 'CORRUPTIONS', 'oscar_text', 'masked_token_loss', 'draw_negatives',
@@ -123,5 +124,4 @@ def match_scores(model: OscarModel, scenes: dict, use_tags: bool, tags: torch.Te
 def recall_at_1(scores: torch.Tensor) -> float:
     "Text-to-image R@1: the share of captions i (rows) whose highest-scoring image (column) is image i; ties count as misses."
     if scores.ndim != 2 or scores.shape[0] != scores.shape[1]: raise ValueError(f"scores must be square (N, N), got {tuple(scores.shape)}")
-    others = scores.masked_fill(torch.eye(len(scores), dtype=torch.bool), -torch.inf)
-    return float((scores.diagonal() > others.max(1).values).double().mean())
+    return float((rank_of_target(scores, torch.arange(len(scores))) == 0).double().mean())   # the core's rank, ties against

@@ -180,12 +180,17 @@ def all_modules() -> list[str]:
     from paper_repro._modidx import d
     return sorted(d["syms"])
 
-def run_benchmarks(root: Path | None = None, notebooks: bool = True) -> dict:
-    "Run every registered benchmark and (optionally) time each notebook's default run; write results/benchmarks.json."
+def run_benchmarks(root: Path | None = None, notebooks: bool = True, only: list[str] | None = None) -> dict:
+    """Run every registered benchmark (or the ones named in `only`) and (optionally) time each notebook's default run;
+    write results/benchmarks.json."""
     root = root or project_root()
     for m in all_modules(): importlib.import_module(m)
     res: dict[str, Any] = {"benchmarks": {}, "notebook_seconds": {}}
+    if only is not None:
+        unknown = sorted(set(only) - set(BENCHMARKS))
+        if unknown: raise ValueError(f"unknown benchmark(s) {', '.join(unknown)}; registered: {', '.join(sorted(BENCHMARKS))}")
     for name, fn in sorted(BENCHMARKS.items()):
+        if only is not None and name not in only: continue
         print(f"benchmark {name} ...", file=sys.stderr, flush=True)
         res["benchmarks"][name] = fn()
     if notebooks:  # timed runs write their results to a scratch folder, so the recorded results/ stay untouched
@@ -240,6 +245,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("report", help="build results/REPORT.md from results/*.json")
     b = sub.add_parser("bench", help="run the benchmarks and time each notebook; write results/benchmarks.json")
     b.add_argument("--no-notebooks", action="store_true", help="skip timing the notebooks' default runs")
+    b.add_argument("--only", nargs="+", metavar="NAME", help="run only these registered benchmarks (an unknown name lists them)")
     b.add_argument("--reference", action="store_true",
                    help="then run the speed tests against timm/torchvision/PyG (source checkout, dev extras); write results/benchmarks_reference.json")
     return p
@@ -339,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "report":
             print(f"wrote {build_report()}")
         elif args.command == "bench":
-            res = run_benchmarks(root, notebooks=not args.no_notebooks)
+            res = run_benchmarks(root, notebooks=not args.no_notebooks, only=args.only)
             print(benchmark_table(res).to_string(index=False))
             print(f"wrote {output_root() / 'results' / 'benchmarks.json'}")
             if args.reference:

@@ -27,8 +27,9 @@ from .results import machine_description
 # %% auto #0
 __all__ = ['IGNORE_INDEX', 'shard_loader', 'CPUSyncBatchNorm', 'sync_batchnorm', 'save_checkpoint', 'fit', 'predict', 'evaluate',
            'fit_one_cycle', 'accuracy', 'reliability_bins', 'expected_calibration_error', 'sequence_loss',
-           'masked_token_accuracy', 'fit_temperature', 'rank_of_positive', 'ranking_metrics', 'benchmark_loop_overhead',
-           'time_training_step', 'paper_scale_estimate', 'benchmark_seed_parallelism', 'benchmark_data_parallel']
+           'masked_token_accuracy', 'fit_temperature', 'rank_of_target', 'rank_of_positive', 'ranking_metrics',
+           'benchmark_loop_overhead', 'time_training_step', 'paper_scale_estimate', 'benchmark_seed_parallelism',
+           'benchmark_data_parallel']
 
 # %% ../nbs/02_train.ipynb #6ae05ea3
 def _to(batch, device):
@@ -302,11 +303,24 @@ def fit_temperature(logits: torch.Tensor, targets: torch.Tensor, max_iter: int =
     return float(log_t.detach().exp())
 
 # %% ../nbs/02_train.ipynb #c7430d4e
+def rank_of_target(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """0-based rank of candidate `targets[i]` in row i of `scores` (queries, candidates): the number of *other* candidates
+    scored at least as high, so ties count against the target. Rank 0 is a hit at 1; add 1 for the 1-based ranks of
+    retrieval papers (R@k, MedR)."""
+    targets = torch.as_tensor(targets, device=scores.device)
+    if scores.ndim != 2 or targets.shape != (scores.shape[0],):
+        raise ValueError(f"scores must be (queries, candidates) and targets (queries,), got {tuple(scores.shape)} and {tuple(targets.shape)}")
+    n = scores.shape[1]
+    if targets.dtype == torch.bool or targets.is_floating_point() or (len(targets) and (targets.min() < 0 or targets.max() >= n)):
+        raise ValueError(f"targets must be integer candidate indices in [0, {n}), got {targets.tolist()[:8]}")
+    at_least = scores >= scores.gather(1, targets[:, None])
+    return at_least.scatter(1, targets[:, None], False).sum(1)   # the target itself does not count
+
 def rank_of_positive(scores: torch.Tensor) -> torch.Tensor:
     "0-based rank of column 0 (the positive) in each row of `scores` (users, candidates); ties count against it."
     if scores.ndim != 2 or scores.shape[1] < 2:
         raise ValueError(f"scores must be (users, candidates) with candidates >= 2 (positive first), got shape {tuple(scores.shape)}")
-    return (scores[:, 1:] >= scores[:, :1]).sum(1)
+    return rank_of_target(scores, torch.zeros(len(scores), dtype=torch.long))
 
 def ranking_metrics(ranks: torch.Tensor, ks: tuple[int, ...] = (1, 5, 10)) -> dict[str, float]:
     "HR@k and NDCG@k for each k, and MRR, averaged over users, from the 0-based `ranks` of the positives."

@@ -15,6 +15,7 @@ from torch import nn
 from .core import check_positive
 from .data import Vocab
 from .multimodal import RecipeWorld
+from .train import rank_of_target
 from .transformer import TransformerEncoder
 
 # %% auto #0
@@ -117,9 +118,7 @@ def retrieval_probability(g: torch.Tensor, Y: torch.Tensor, temperature: float) 
 # %% ../nbs/53_vired.ipynb #d2fb8019
 def retrieval_ranks(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     "1-based rank of video `targets[i]` in row i of `scores` (queries, gallery): 1 + the number of other videos scored at least as high."
-    if scores.ndim != 2 or targets.shape != (scores.shape[0],): raise ValueError(f"scores must be (B, N) and targets (B,), got {tuple(scores.shape)}, {tuple(targets.shape)}")
-    s_target = scores.gather(1, targets[:, None])
-    return (scores >= s_target).sum(1)                     # counts the target itself once: 1-based
+    return rank_of_target(scores, targets) + 1              # the core's 0-based rank, ties against the target
 
 def retrieval_metrics(ranks: torch.Tensor, ks: Sequence[int] = (1, 5, 10)) -> dict[str, float]:
     "R@k (share of ranks <= k), MedR, MeanR and MRR of 1-based `ranks`."
