@@ -5,7 +5,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export MPLBACKEND := Agg
 export PYTHONHASHSEED := 0
-# pytest runs its files in this many processes (pytest-xdist): the notebook smokes are mostly single-threaded
+# pytest runs its tests in this many processes (pytest-xdist; the notebook smokes are mostly single-threaded), then the
+# tests marked `serial` (speed comparisons, torchrun) one at a time
 TEST_WORKERS ?= 2
 
 .PHONY: install test repro docs lint bench lock clean-check export-check readme
@@ -34,7 +35,10 @@ test: install
 	@start=$$(date +%s); \
 	$(MAKE) --no-print-directory clean-check export-check && \
 	echo "== nbdev_test" && $(BIN)/nbdev_test --n_workers 2 --timing && \
-	echo "== pytest" && { $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal --durations 15 tests; rc=$$?; if [ $$rc -eq 5 ]; then echo "FAIL: pytest collected no tests"; fi; [ $$rc -eq 0 ]; }; \
+	echo "== pytest, $(TEST_WORKERS) processes" && \
+	{ $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal -m "not serial" --durations 10 tests; rc=$$?; if [ $$rc -eq 5 ]; then echo "FAIL: pytest collected no tests"; fi; [ $$rc -eq 0 ]; } && \
+	echo "== pytest, one process (timings, torchrun)" && \
+	{ $(BIN)/python -m pytest -m serial --durations 5 tests; rc=$$?; if [ $$rc -eq 5 ]; then echo "FAIL: pytest collected no serial tests"; fi; [ $$rc -eq 0 ]; }; \
 	rc=$$?; echo "make test: $$(( $$(date +%s) - start )) s in total (target <= 1200 s on 2 cores), exit $$rc"; exit $$rc
 
 repro: install

@@ -15,7 +15,12 @@ def pytest_addoption(parser):
 
 
 def pytest_collection_modifyitems(config, items):
-    "Deselect the `bench` tests unless --bench is given: `make test` stays fast, `make bench` runs them."
+    """Mark the tests that need the machine to themselves `serial` (the speed comparisons, whose 2-thread timings a
+    neighbour on the other core distorts, and the torchrun tests, which start several processes each): `make test`
+    runs the rest in parallel processes, then these one at a time. Deselect the `bench` tests unless --bench is given:
+    `make test` stays fast, `make bench` runs them."""
+    for item in items:
+        if "speed" in item.name or item.path.name == "test_distributed.py": item.add_marker(pytest.mark.serial)
     if config.getoption("--bench"): return
     bench = [item for item in items if item.get_closest_marker("bench")]
     if bench:
