@@ -296,6 +296,8 @@ def _run_distributed(args, root: Path) -> int:
     with outputs_to(outputs_folder(path, params, out.parent)):
         where = outputs_folder(path, params, out.parent)
         env = dict(os.environ, PAPER_REPRO_CHECKPOINTS=str(out.parent / "checkpoints"))   # every fit checkpoints; a restart resumes
+        if args.nnodes > 1 and args.max_restarts > 0:   # a fresh store per attempt: torchrun's shared one hangs restarts across nodes (pytorch#135712)
+            env["TORCH_DISABLE_SHARE_RDZV_TCP_STORE"] = "1"
         done = subprocess.run(cmd, cwd=root, env=env, stderr=subprocess.PIPE, text=True)
     if done.returncode == 0:
         head = f"ok   {name}: {time.perf_counter() - start:.1f} s on {args.nproc * args.nnodes} processes -> {out.relative_to(root)}"

@@ -43,11 +43,18 @@ def _init_distributed(device: torch.device) -> None:
     if dist.is_initialized(): return
     if device.type == "cuda": torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
     rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
-    # torchrun's store outlives a restart: keys of the failed attempt (its processes' addresses) would be read again,
-    # so every attempt keeps its own keys (TORCHELASTIC_RESTART_COUNT counts the restarts)
+    # torchrun's own store (TORCHELASTIC_USE_AGENT_STORE) outlives a restart: keys of the failed attempt (its processes'
+    # addresses) would be read again, so every attempt keeps its own keys. TORCHELASTIC_RESTART_COUNT names the attempt
+    # on one node only: an agent whose workers were restarted because another node's died does not count a restart
+    # (pytorch#135712), and the nodes would wait on different keys for ever. Several nodes that may restart need a
+    # store of their own per attempt, which rank 0 hosts when torchrun keeps its store to itself.
     agent_store = os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True"
+    if agent_store and int(os.environ.get("GROUP_WORLD_SIZE", 1)) > 1 and int(os.environ.get("TORCHELASTIC_MAX_RESTARTS", 0)) > 0:
+        raise RuntimeError("torchrun on several nodes with --max-restarts > 0 shares its rendezvous store with the workers, "
+                           "and a restart would hang (pytorch#135712): set TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1 for torchrun "
+                           "on every node (`paper-repro run --nnodes` does)")
     store = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), world, is_master=rank == 0 and not agent_store)
-    store = dist.PrefixStore(f"paper_repro_attempt{os.environ.get('TORCHELASTIC_RESTART_COUNT', 0)}", store)
+    if agent_store: store = dist.PrefixStore(f"paper_repro_attempt{os.environ.get('TORCHELASTIC_RESTART_COUNT', 0)}", store)
     dist.init_process_group("nccl" if device.type == "cuda" else "gloo", store=store, rank=rank, world_size=world)
 
 def shard_loader(loader: torch.utils.data.DataLoader, rank: int, world_size: int):

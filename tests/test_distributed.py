@@ -63,8 +63,9 @@ def _free_port() -> int:
 def test_two_nodes_without_a_shared_disk_restart_from_rank_0s_checkpoint(tmp_path):
     """Two torchrun agents (--nnodes 2, one process each, c10d rendezvous on localhost) with their own folders: a
     process dies in the third epoch, torchrun restarts them, the node without the checkpoint file gets rank 0's state,
-    and the run ends with the weights of an uninterrupted single-node run of 2 processes."""
-    env = dict(os.environ, OMP_NUM_THREADS="1", CRASH_MARKER=str(tmp_path / "died.once"))
+    and the run ends with the weights of an uninterrupted single-node run of 2 processes. As `paper-repro run --nnodes`,
+    torchrun keeps its rendezvous store to itself: the workers' store is new at every attempt."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", CRASH_MARKER=str(tmp_path / "died.once"), TORCH_DISABLE_SHARE_RDZV_TCP_STORE="1")
     for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "IN_TEST"): env.pop(k, None)
     endpoint = f"127.0.0.1:{_free_port()}"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes=2", "--nproc-per-node=1", "--max-restarts=1",
@@ -89,6 +90,17 @@ def test_two_nodes_without_a_shared_disk_restart_from_rank_0s_checkpoint(tmp_pat
     reference = _run(tmp_path / "ref.pt", 8, 2, "crash")
     resumed = torch.load(written[0])
     for name, w in reference["state"].items(): torch.testing.assert_close(resumed["state"][name], w, rtol=0, atol=0)
+
+
+def test_several_nodes_that_may_restart_on_torchruns_shared_store_is_an_error_not_a_hang(monkeypatch):
+    """On the store torchrun shares with its workers, nodes name a restart's keys by their own restart counts, which differ
+    (pytorch#135712): the second attempt waited for ever in `init_process_group` (1 run in 3). `fit` refuses to start."""
+    from paper_repro.train import _init_distributed
+    env = dict(RANK="0", WORLD_SIZE="2", MASTER_ADDR="127.0.0.1", MASTER_PORT="1", TORCHELASTIC_USE_AGENT_STORE="True",
+               GROUP_WORLD_SIZE="2", TORCHELASTIC_MAX_RESTARTS="1")
+    for k, v in env.items(): monkeypatch.setenv(k, v)
+    with pytest.raises(RuntimeError, match="TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1"):
+        _init_distributed(torch.device("cpu"))
 
 
 # ---- paper-repro run PAPER --nproc N: a notebook under torchrun
@@ -134,8 +146,9 @@ def test_cnn_full_profile_on_two_processes_writes_its_results_once(cli, root):
 
 
 def test_cnn_full_profile_on_two_nodes_runs_with_one_command_per_node(cli, root):
-    "`paper-repro run PAPER --nnodes 2 --rdzv-endpoint HOST:PORT`, the same command on two 'nodes' (localhost): one result, one notebook."
-    args = ["resnext", "--nproc", "1", "--nnodes", "2", "--rdzv-endpoint", f"127.0.0.1:{_free_port()}", "--rdzv-timeout", "120",
+    """`paper-repro run PAPER --nnodes 2 --rdzv-endpoint HOST:PORT`, the same command on two 'nodes' (localhost): one result, one
+    notebook. With --max-restarts the launcher keeps torchrun's store to torchrun, or `fit` would refuse to start."""
+    args = ["resnext", "--nproc", "1", "--nnodes", "2", "--rdzv-endpoint", f"127.0.0.1:{_free_port()}", "--rdzv-timeout", "120", "--max-restarts", "1",
             "-p", "profile", "full", "-p", "device", "cpu", "-p", "data_dir", str(root / "tests" / "fixtures" / "cifar10")]
     for k, v in dict(settings="1x4", planes="4", blocks="1", strides="1", stem_channels=4, epochs=1, n_seeds=2, batch_size=8).items():
         args += ["-p", k, str(v)]
