@@ -60,6 +60,21 @@ def _free_port() -> int:
         s.bind(("127.0.0.1", 0)); return s.getsockname()[1]
 
 
+def _stop(procs) -> None:
+    """Leave no torchrun agent or worker behind a failed test: SIGTERM first, which an agent passes on to its workers (they
+    run in sessions of their own, out of reach of a kill of the agent's group), then SIGKILL whatever is left."""
+    import signal
+    for p in procs:
+        try:
+            if p.poll() is None: os.killpg(p.pid, signal.SIGTERM)
+        except ProcessLookupError: pass
+    for p in procs:
+        try: p.wait(timeout=30)
+        except subprocess.TimeoutExpired: pass
+        try: os.killpg(p.pid, signal.SIGKILL)
+        except ProcessLookupError: pass
+
+
 def test_two_nodes_without_a_shared_disk_restart_from_rank_0s_checkpoint(tmp_path):
     """Two torchrun agents (--nnodes 2, one process each, c10d rendezvous on localhost) with their own folders: a
     process dies in the third epoch, torchrun restarts them, the node without the checkpoint file gets rank 0's state,
@@ -78,9 +93,7 @@ def test_two_nodes_without_a_shared_disk_restart_from_rank_0s_checkpoint(tmp_pat
     try:
         logs = [p.communicate(timeout=240) for p in nodes]
     finally:
-        for p in nodes:                                                             # no agent or worker left behind by a failure
-            try: os.killpg(p.pid, 9)
-            except ProcessLookupError: pass
+        _stop(nodes)
     assert all(p.returncode == 0 for p in nodes), "\n".join(err[-2000:] for _, err in logs)
     written = [p for p in (tmp_path / "a" / "w.pt", tmp_path / "b" / "w.pt") if p.exists()]
     assert len(written) == 1                                                        # rank 0 alone saved the result
@@ -158,9 +171,7 @@ def test_cnn_full_profile_on_two_nodes_runs_with_one_command_per_node(cli, root)
     try:
         logs = [p.communicate(timeout=300) for p in nodes]
     finally:
-        for p in nodes:
-            try: os.killpg(p.pid, 9)
-            except ProcessLookupError: pass
+        _stop(nodes)
     assert all(p.returncode == 0 for p in nodes), "\n".join(err[-2000:] for _, err in logs)
     run_dirs = [(root / out.split("-> ")[1].split(";")[0].split(" (")[0]).parent for out, _ in logs]
     try:
